@@ -1,0 +1,1 @@
+"""MNIST CNN pipeline: IDX files -> TSV subsets -> CNN -> metrics and plots."""

@@ -1,0 +1,127 @@
+"""Typed params: one frozen dataclass per params.yaml section, strictly validated.
+
+Every key of a section must be known, present and of the declared type, so a typo such as
+`train.lrr` or `epochs: "50"` stops the stage with a message naming the key instead of
+silently training with a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import yaml
+
+from .errors import PipelineError
+
+
+
+def _require(ok: bool, key: str, expected: str) -> None:
+    if not ok:
+        raise PipelineError(f"params: {key}: expected {expected}")
+
+
+@dataclass(frozen=True)
+class FetchParams:
+    dataset: Literal["mnist", "fashion-mnist"] = "mnist"
+    sources: list[str] = field(default_factory=list)
+    # Expected md5 of each decompressed file by name; empty means the dataset's canonical values.
+    md5: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PrepareParams:
+    n_train: int = 1000
+    n_test: int = 100
+    selection: Literal["first", "random", "stratified"] = "first"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _require(self.n_train >= 1, "prepare.n_train", "an integer >= 1")
+        _require(self.n_test >= 1, "prepare.n_test", "an integer >= 1")
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    seed: int = 0
+    epochs: int = 50
+    batch_size: int = 10
+    lr: float = 0.005
+    log_every: int = 5
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        _require(self.epochs >= 1, "train.epochs", "an integer >= 1")
+        _require(self.batch_size >= 1, "train.batch_size", "an integer >= 1")
+        _require(self.lr > 0, "train.lr", "a number > 0")
+        _require(self.log_every >= 1, "train.log_every", "an integer >= 1")
+        _require(self.threads >= 1, "train.threads", "an integer >= 1")
+
+
+def _describe(tp: object) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(c) for c in typing.get_args(tp))
+    if origin is list:
+        return "a list of strings"
+    if origin is dict:
+        return "a mapping of strings to strings"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}[tp]
+
+
+def _matches(value: object, tp: object) -> bool:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return value in typing.get_args(tp)
+    if origin is list:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        )
+    if tp is float:  # YAML writes 1 or 1e-3 for numbers; bool is an int subclass, reject it
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, tp)  # type: ignore[arg-type]
+
+
+def parse_section(cls: type, section: str, values: object):
+    """Build `cls` from the mapping `values` of params.yaml's `section`, or raise PipelineError."""
+    if not isinstance(values, dict):
+        raise PipelineError(f"params: {section}: expected a mapping of keys, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in values:
+        if key not in names:
+            raise PipelineError(
+                f"params: {section}.{key}: unknown key (known: {', '.join(names)})"
+            )
+    kwargs = {}
+    for name in names:
+        key = f"{section}.{name}"
+        if name not in values:
+            raise PipelineError(f"params: {key}: missing ({_describe(hints[name])} expected)")
+        value = values[name]
+        if not _matches(value, hints[name]):
+            raise PipelineError(f"params: {key}: expected {_describe(hints[name])}, got {value!r}")
+        kwargs[name] = float(value) if hints[name] is float else value
+    return cls(**kwargs)
+
+
+def load_params(path: Path, section: str, cls: type):
+    """Read params.yaml and return its `section` as a validated `cls`."""
+    try:
+        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: params file not found") from None
+    except yaml.YAMLError as exc:
+        raise PipelineError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
+    if not isinstance(document, dict) or section not in document:
+        raise PipelineError(f"{path}: missing section '{section}'")
+    return parse_section(cls, section, document[section])
+
+

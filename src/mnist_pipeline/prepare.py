@@ -1,0 +1,42 @@
+"""Choose the subsets of a split that the prepare stage writes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import PipelineError
+
+NUM_CLASSES = 10
+
+
+def select(labels: np.ndarray, n: int, selection: str, seed: int, key: str) -> np.ndarray:
+    """Indices [n] into a split with `labels`, in ascending order so files keep the split's order.
+
+    first: the first n; random: a seeded sample; stratified: n / 10 of each class, seeded.
+    `key` names the param that set n, for error messages.
+    """
+    if n > len(labels):
+        raise PipelineError(f"params: {key}: {n} requested, but the split holds {len(labels)}")
+    rng = np.random.default_rng(seed)
+    if selection == "first":
+        return np.arange(n)
+    if selection == "random":
+        return np.sort(rng.choice(len(labels), size=n, replace=False))
+    if selection == "stratified":
+        if n % NUM_CLASSES:
+            raise PipelineError(
+                f"params: {key}: {n} is not a multiple of {NUM_CLASSES}, "
+                "as prepare.selection 'stratified' needs"
+            )
+        per_class = n // NUM_CLASSES
+        chosen = []
+        for label in range(NUM_CLASSES):
+            members = np.flatnonzero(labels == label)
+            if len(members) < per_class:
+                raise PipelineError(
+                    f"params: {key}: {per_class} images of class {label} requested, "
+                    f"but the split holds {len(members)}"
+                )
+            chosen.append(rng.choice(members, size=per_class, replace=False))
+        return np.sort(np.concatenate(chosen))
+    raise PipelineError(f"params: prepare.selection: unknown selection {selection!r}")

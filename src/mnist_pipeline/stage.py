@@ -1,0 +1,32 @@
+"""What every stage script shares: argument parsing basics, logging, and clean failure."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+
+def log(message: str) -> None:
+    """Progress as whole lines, flushed, so it reads the same on a terminal and in a log file."""
+    print(message, flush=True)
+
+
+def parser(description: str | None) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    return p
+
+
+def run(main: Callable[[], None]) -> None:
+    """Run a stage's main; a user's mistake (PipelineError) ends it with one line, exit 1."""
+    from .errors import PipelineError
+
+    try:
+        main()
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr, flush=True)
+        sys.exit(130)

@@ -1,0 +1,106 @@
+"""The prepared format: one image a line, 784 pixel values 0-255 then the label, tab-separated.
+
+Writing is vectorised: a lookup table holds the decimal text of each byte value, padded to
+four bytes, and the padding is dropped in bulk (about 8x faster than numpy.savetxt). Reading
+uses numpy's C parser; a slow line-by-line scan runs only when it fails, to name the first
+bad line.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from .errors import PipelineError
+
+PIXELS = 28 * 28
+FIELDS = PIXELS + 1
+WIDTH = 4  # widest field: three digits and a separator
+
+def _text_table(separator: str) -> np.ndarray:
+    """[256] uint32: the decimal text of 0..255 then `separator`, NUL-padded to 4 bytes."""
+    table = np.zeros((256, WIDTH), dtype=np.uint8)
+    for value in range(256):
+        text = f"{value}{separator}".encode()
+        table[value, : len(text)] = np.frombuffer(text, dtype=np.uint8)
+    return table.view("<u4").reshape(256)  # little-endian, so byte order matches the text
+
+
+PIXEL_TEXT = _text_table("\t")
+LABEL_TEXT = _text_table("\n")
+ROWS_PER_CHUNK = 512  # keeps the padded buffer (~1.6 MB) in cache: 6x faster than all at once
+
+
+def encode(images: np.ndarray, labels: np.ndarray) -> bytes:
+    """images [n, 28, 28] uint8, labels [n] uint8 -> the TSV bytes."""
+    n = len(images)
+    pixels = images.reshape(n, PIXELS)
+    padded = np.empty((ROWS_PER_CHUNK, FIELDS), dtype="<u4")  # one 4-byte text cell a field
+    parts = []
+    for start in range(0, n, ROWS_PER_CHUNK):
+        stop = min(n, start + ROWS_PER_CHUNK)
+        chunk = padded[: stop - start]
+        np.take(PIXEL_TEXT, pixels[start:stop], out=chunk[:, :PIXELS])
+        chunk[:, PIXELS] = LABEL_TEXT[labels[start:stop]]
+        text = chunk.view(np.uint8).reshape(-1)
+        parts.append(text[text != 0].tobytes())  # drop the NUL padding
+    return b"".join(parts)
+
+
+def decode(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """TSV bytes -> images [n, 28, 28] uint8, labels [n] uint8, or PipelineError at file:line."""
+    table = None
+    if data:
+        try:  # numpy's C parser is the fast path; the line scan below only explains failures
+            table = np.loadtxt(
+                io.BytesIO(data), dtype=np.int32, delimiter="\t", comments=None, ndmin=2
+            )
+        except (ValueError, OverflowError):
+            pass
+    if (
+        table is None
+        or table.shape[1] != FIELDS
+        or table.min() < 0
+        or table[:, :PIXELS].max() > 255
+        or table[:, PIXELS].max() > 9
+    ):
+        _raise_first_bad_line(data, name)
+    images = table[:, :PIXELS].astype(np.uint8).reshape(-1, 28, 28)
+    return images, table[:, PIXELS].astype(np.uint8)
+
+
+def _raise_first_bad_line(data: bytes, name: str) -> None:
+    if not data:
+        raise PipelineError(f"{name}: empty file, expected lines of {FIELDS} tab-separated values")
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    else:
+        raise PipelineError(f"{name}:{len(lines)}: last line does not end with a newline")
+    for number, line in enumerate(lines, start=1):
+        fields = line.split(b"\t")
+        where = f"{name}:{number}"
+        if len(fields) != FIELDS:
+            raise PipelineError(f"{where}: {len(fields)} fields, expected {FIELDS}")
+        for column, field in enumerate(fields, start=1):
+            limit = 9 if column == FIELDS else 255
+            what = "label" if column == FIELDS else f"pixel {column}"
+            if not (field.isdigit() and 1 <= len(field) <= 3 and int(field) <= limit):
+                raise PipelineError(
+                    f"{where}: {what} is {field.decode(errors='replace')!r}, expected 0-{limit}"
+                )
+    raise PipelineError(f"{name}: not in the prepared TSV format")
+
+
+def write(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
+    Path(path).write_bytes(encode(images, labels))
+
+
+def read(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise PipelineError(f"{path}: cannot read ({exc.strerror})") from None
+    return decode(data, str(path))

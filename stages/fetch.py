@@ -1,0 +1,26 @@
+"""Stage fetch: the four IDX files of fetch.dataset, verified by md5, decompressed into data/raw/."""
+
+import os
+from pathlib import Path
+
+from mnist_pipeline import datasets, fetch, files, stage
+from mnist_pipeline.params import FetchParams, load_params
+
+
+def main() -> None:
+    parser = stage.parser(__doc__)
+    parser.add_argument("--out", type=Path, default=Path("data/raw"))
+    args = parser.parse_args()
+    params = load_params(args.params, "fetch", FetchParams)
+
+    dataset = datasets.DATASETS[params.dataset]
+    md5 = datasets.expected_md5(dataset, params.md5)
+    sources = fetch.sources_with_env(params.sources, os.environ)
+    stage.log(f"fetch: {dataset.name}, {len(md5)} files, sources in order: {', '.join(sources)}")
+    # Built in a temporary folder and swapped in whole: data/raw never holds a partial set.
+    files.replace_dir_atomic(args.out, lambda tmp: fetch.fetch_all(md5, sources, tmp, stage.log))
+    stage.log(f"fetch: wrote {args.out}/")
+
+
+if __name__ == "__main__":
+    stage.run(main)
