@@ -52,7 +52,7 @@ def encode(images: np.ndarray, labels: np.ndarray) -> bytes:
 def decode(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
     """TSV bytes -> images [n, 28, 28] uint8, labels [n] uint8, or PipelineError at file:line."""
     table = None
-    if data:
+    if data.endswith(b"\n"):  # numpy would accept a missing final newline; the format does not
         try:  # numpy's C parser is the fast path; the line scan below only explains failures
             table = np.loadtxt(
                 io.BytesIO(data), dtype=np.int32, delimiter="\t", comments=None, ndmin=2

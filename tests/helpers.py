@@ -1,0 +1,114 @@
+"""Test helpers: tiny IDX data sets written on the fly, and throwaway copies of the project."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from mnist_pipeline.datasets import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
+from mnist_pipeline.idx import encode_idx
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL_MNIST = ROOT.parent / "shared" / "data" / "mnist"
+BIN = Path(sys.executable).parent  # the venv's bin: dvc, and the python dvc.yaml calls
+PROJECT_FILES = [
+    "dvc.yaml", "params.yaml", ".dvcignore", ".dvc/config", ".dvc/.gitignore",
+    "stages", "src", "data/.gitignore", "data/prepared/.gitignore", "models/.gitignore",
+]  # fmt: skip
+
+
+def synthetic_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """n learnable 28x28 images: class c is a bright 6x6 block at its own place, plus noise."""
+    rng = np.random.default_rng(seed)
+    labels = (np.arange(n) % 10).astype(np.uint8)
+    rng.shuffle(labels)
+    images = rng.integers(0, 60, size=(n, 28, 28), dtype=np.uint8)
+    for i, c in enumerate(labels):
+        row, col = 1 + 9 * (c // 4), 1 + 7 * (c % 4)
+        images[i, row : row + 6, col : col + 6] = rng.integers(180, 256, size=(6, 6))
+    return images, labels
+
+
+def write_idx_set(folder: Path, n_train: int = 300, n_test: int = 60, gz: bool = True) -> dict:
+    """Write the four IDX files of a synthetic data set; return {name: md5 of decompressed}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    train_images, train_labels = synthetic_split(n_train, seed=1)
+    test_images, test_labels = synthetic_split(n_test, seed=2)
+    arrays = {
+        TRAIN_IMAGES: train_images, TRAIN_LABELS: train_labels,
+        TEST_IMAGES: test_images, TEST_LABELS: test_labels,
+    }  # fmt: skip
+    md5 = {}
+    for name, array in arrays.items():
+        data = encode_idx(array)
+        md5[name] = hashlib.md5(data).hexdigest()
+        if gz:
+            (folder / f"{name}.gz").write_bytes(gzip.compress(data, mtime=0))
+        else:
+            (folder / name).write_bytes(data)
+    return md5
+
+
+def tool_env(**extra: str) -> dict:
+    """Environment for running dvc, git and stage scripts from the test venv."""
+    env = dict(os.environ)
+    env.pop("MNIST_SOURCE", None)
+    env.update(
+        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        DVC_NO_ANALYTICS="1",
+        GIT_AUTHOR_NAME="test", GIT_AUTHOR_EMAIL="test@example.com",
+        GIT_COMMITTER_NAME="test", GIT_COMMITTER_EMAIL="test@example.com",
+    )  # fmt: skip
+    env.update(extra)
+    return env
+
+
+def run(cmd: list[str], cwd: Path, env: dict, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def copy_project(dest: Path, extra: list[str] = ()) -> Path:
+    """Copy the project's pipeline files (not its results, unless in `extra`) into `dest`."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    for name in [*PROJECT_FILES, *extra]:
+        source, target = ROOT / name, dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=ignore)
+        elif source.exists():
+            shutil.copy2(source, target)
+    return dest
+
+
+def update_params(repo: Path, changes: dict) -> None:
+    """Apply {"section.key": value} to the repo's params.yaml."""
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for dotted, value in changes.items():
+        section, key = dotted.split(".", 1)
+        params[section][key] = value
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def make_git_repo(repo: Path, env: dict) -> None:
+    run(["git", "init", "-q", "-b", "main"], repo, env)
+    run(["git", "add", "-A"], repo, env)
+    run(["git", "commit", "-qm", "project copy"], repo, env)
+
+
+def stages_run(repro_output: str) -> list[str]:
+    """Names of the stages that `dvc repro` ran, in order."""
+    return [
+        line.split("'")[1] for line in repro_output.splitlines() if line.startswith("Running stage")
+    ]

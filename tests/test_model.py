@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+import torch
+
+from mnist_pipeline.errors import PipelineError
+from mnist_pipeline.model import MnistCnn, fake_image, load_checkpoint, save_checkpoint, to_input
+
+NAMES = [str(i) for i in range(10)]
+
+
+def test_output_shape_and_layers():
+    model = MnistCnn().eval()
+    assert model(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+    assert model.fc1.in_features == 1024
+    assert [model.fc1.out_features, model.fc2.out_features] == [512, 256]
+    assert (model.dropout_conv.p, model.dropout_fc.p) == (0.25, 0.5)
+
+
+def test_fake_image_is_the_designs():
+    image = fake_image()
+    assert image.shape == (28, 28) and image.dtype == np.uint8
+    assert image[5, 9] == 180 and image[22, 9] == 180 and image[4, 9] == 0 and image[23, 9] == 0
+    # Drawn in the design's order, the horizontal bar is drawn last and wins at (14, 14).
+    assert all(image[r, r] == 250 for r in range(9, 19) if r != 14) and image[19, 19] == 0
+    assert list(image[14, 4:16]) == [0] + [200] * 10 + [0]
+    assert np.count_nonzero(image) == 18 + 10 + 10 - 3  # overlaps: (9, 9), (14, 9), (14, 14)
+    scaled = to_input(image[None])
+    assert scaled.shape == (1, 1, 28, 28) and float(scaled.max()) == pytest.approx(250 / 255)
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = MnistCnn()
+    save_checkpoint(tmp_path / "m.pt", model, {"lr": 0.1}, NAMES)
+    loaded, checkpoint = load_checkpoint(tmp_path / "m.pt")
+    assert checkpoint["params"] == {"lr": 0.1} and checkpoint["class_names"] == NAMES
+    assert checkpoint["architecture"] == "MnistCnn"
+    x = torch.rand(2, 1, 28, 28)
+    assert torch.equal(loaded(x), model.eval()(x))
+
+
+def test_other_architecture_and_missing_keys_are_explained(tmp_path):
+    state = MnistCnn().state_dict()
+    torch.save({"architecture": "ResNet", "state_dict": state, "params": {}, "class_names": NAMES}, tmp_path / "a.pt")
+    with pytest.raises(PipelineError, match="architecture 'ResNet', expected 'MnistCnn'"):
+        load_checkpoint(tmp_path / "a.pt")
+    torch.save({"state_dict": state}, tmp_path / "b.pt")
+    with pytest.raises(PipelineError, match="checkpoint keys \\['state_dict'\\], expected"):
+        load_checkpoint(tmp_path / "b.pt")
+    del state["fc3.bias"]
+    torch.save({"architecture": "MnistCnn", "state_dict": state, "params": {}, "class_names": NAMES}, tmp_path / "c.pt")
+    with pytest.raises(PipelineError, match="weights do not match MnistCnn: .*fc3.bias"):
+        load_checkpoint(tmp_path / "c.pt")
+
+
+class _Exploit:
+    """Unpickling this would create a marker file: a stand-in for arbitrary code."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_a_checkpoint_that_runs_code_is_refused_and_the_code_never_runs(tmp_path):
+    marker = tmp_path / "pwned"
+    torch.save({"architecture": "MnistCnn", "payload": _Exploit(marker)}, tmp_path / "evil.pt")
+    assert not marker.exists()
+    with pytest.raises(PipelineError, match="evil.pt: not a safe, readable checkpoint"):
+        load_checkpoint(tmp_path / "evil.pt")
+    assert not marker.exists()
+    # The same file does run code under a plain pickle load: the test's exploit is real.
+    torch.load(tmp_path / "evil.pt", weights_only=False)
+    assert marker.exists()
+
+
+def test_garbage_and_missing_files(tmp_path):
+    (tmp_path / "g.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(PipelineError, match="g.pt: not a safe, readable checkpoint"):
+        load_checkpoint(tmp_path / "g.pt")
+    with pytest.raises(PipelineError, match="model file not found"):
+        load_checkpoint(tmp_path / "none.pt")

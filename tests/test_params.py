@@ -1,0 +1,68 @@
+from pathlib import Path
+
+import pytest
+
+from helpers import ROOT
+from mnist_pipeline.errors import PipelineError
+from mnist_pipeline.params import (
+    FetchParams, PrepareParams, TrainParams, load_params, parse_section,
+)  # fmt: skip
+
+GOOD_TRAIN = {"seed": 0, "epochs": 50, "batch_size": 10, "lr": 0.005, "log_every": 5, "threads": 1}
+
+
+def test_the_shipped_params_file_is_valid():
+    for section, cls in [("fetch", FetchParams), ("prepare", PrepareParams), ("train", TrainParams)]:
+        load_params(ROOT / "params.yaml", section, cls)
+
+
+def test_shipped_defaults_are_the_reference_recipe():
+    train = load_params(ROOT / "params.yaml", "train", TrainParams)
+    prepare = load_params(ROOT / "params.yaml", "prepare", PrepareParams)
+    assert (train.epochs, train.batch_size, train.lr) == (50, 10, 0.005)
+    assert (prepare.n_train, prepare.n_test, prepare.selection) == (1000, 100, "first")
+
+
+def test_an_integer_is_accepted_as_a_float():
+    assert parse_section(TrainParams, "train", {**GOOD_TRAIN, "lr": 1}).lr == 1.0
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"lrr": 0.1}, "params: train.lrr: unknown key"),
+        ({"epochs": "50"}, "params: train.epochs: expected an integer, got '50'"),
+        ({"epochs": 2.5}, "params: train.epochs: expected an integer, got 2.5"),
+        ({"epochs": True}, "params: train.epochs: expected an integer, got True"),
+        ({"lr": "fast"}, "params: train.lr: expected a number, got 'fast'"),
+        ({"lr": -1}, "params: train.lr: expected a number > 0"),
+        ({"epochs": 0}, "params: train.epochs: expected an integer >= 1"),
+    ],
+)
+def test_bad_train_values_name_the_key(changes, message):
+    with pytest.raises(PipelineError) as error:
+        parse_section(TrainParams, "train", {**GOOD_TRAIN, **changes})
+    assert str(error.value).startswith(message)
+
+
+def test_missing_key_and_bad_choice():
+    values = dict(GOOD_TRAIN)
+    del values["seed"]
+    with pytest.raises(PipelineError, match="train.seed: missing"):
+        parse_section(TrainParams, "train", values)
+    bad = {"n_train": 10, "n_test": 10, "selection": "best", "seed": 0}
+    with pytest.raises(PipelineError, match="prepare.selection: expected one of 'first'"):
+        parse_section(PrepareParams, "prepare", bad)
+    with pytest.raises(PipelineError, match="fetch.sources: expected a list of strings"):
+        parse_section(FetchParams, "fetch", {"dataset": "mnist", "sources": "x", "md5": {}})
+
+
+def test_file_level_errors(tmp_path: Path):
+    with pytest.raises(PipelineError, match="params file not found"):
+        load_params(tmp_path / "none.yaml", "train", TrainParams)
+    (tmp_path / "p.yaml").write_text("train: [unclosed\n")
+    with pytest.raises(PipelineError, match="not valid YAML"):
+        load_params(tmp_path / "p.yaml", "train", TrainParams)
+    (tmp_path / "p.yaml").write_text("prepare: {}\n")
+    with pytest.raises(PipelineError, match="missing section 'train'"):
+        load_params(tmp_path / "p.yaml", "train", TrainParams)

@@ -1,0 +1,109 @@
+"""The stage scripts as DVC runs them: outputs on success; one line, exit 1, nothing written on a user's mistake."""
+
+import json
+import sys
+
+import pytest
+
+from conftest import SMALL_RUN
+from helpers import ROOT, copy_project, run, tool_env, update_params
+
+
+@pytest.fixture
+def repo(tmp_path, synthetic_source):
+    folder, md5 = synthetic_source
+    repo = copy_project(tmp_path / "repo")
+    update_params(repo, {**SMALL_RUN, "fetch.sources": [str(folder)], "fetch.md5": md5})
+    return repo
+
+
+def stage(name, repo, **env):
+    return run([sys.executable, str(ROOT / "stages" / f"{name}.py")], repo, tool_env(**env), check=False)
+
+
+def assert_user_error(result, message):
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+
+
+def test_all_stages_in_order_write_their_outputs(repo):
+    for name in ["fetch", "prepare", "train", "evaluate", "plot"]:
+        result = stage(name, repo)
+        assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (repo / "data/raw").iterdir()) == [
+        "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
+        "train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+    ]  # fmt: skip
+    assert (repo / "data/prepared/train.tsv").read_bytes().count(b"\n") == 200
+    assert (repo / "data/prepared/test.tsv").read_bytes().count(b"\n") == 50
+    metrics = json.loads((repo / "metrics/metrics.json").read_text())
+    assert metrics["train"]["n"] == 200 and metrics["test"]["n"] == 50
+    assert set(metrics["test"]) >= {"accuracy", "loss", "n"}
+    fake = json.loads((repo / "metrics/fake_image.json").read_text())
+    assert fake["predicted"] in fake["probabilities"] and len(fake["probabilities"]) == 10
+    assert (repo / "metrics/confusion.csv").read_text().count("\n") == 51
+    assert sorted(p.name for p in (repo / "metrics/plots").iterdir()) == [
+        "confusion.png", "loss.png", "misclassified.png"
+    ]
+    assert (repo / "metrics/train_log.tsv").read_text().splitlines()[0] == "epoch\tloss_sum\tloss_mean"
+
+
+def test_no_reachable_source_keeps_the_previous_data(repo, tmp_path):
+    update_params(repo, {"fetch.sources": [str(tmp_path / "missing"), "http://127.0.0.1:9/mnist"]})
+    (repo / "data/raw").mkdir(parents=True)
+    (repo / "data/raw/previous").write_text("kept")
+    result = stage("fetch", repo)
+    assert_user_error(result, "fetch: no source provided a valid train-images-idx3-ubyte")
+    assert sorted(p.name for p in (repo / "data/raw").iterdir()) == ["previous"]
+    assert not [p for p in (repo / "data").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_mnist_source_variable_is_tried_first(repo, synthetic_source):
+    folder, _ = synthetic_source
+    update_params(repo, {"fetch.sources": []})
+    result = stage("fetch", repo, MNIST_SOURCE=str(folder))
+    assert result.returncode == 0, result.stderr
+    assert f"from {folder}" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"train.lrr": 0.1}, "params: train.lrr: unknown key"),
+        ({"train.epochs": "ten"}, "params: train.epochs: expected an integer, got 'ten'"),
+    ],
+)
+def test_bad_params_name_the_key(repo, change, message):
+    for name in ["fetch", "prepare"]:
+        assert stage(name, repo).returncode == 0
+    update_params(repo, change)
+    assert_user_error(stage("train", repo), message)
+    assert not (repo / "models/model.pt").exists() and not (repo / "metrics/train_log.tsv").exists()
+
+
+def test_n_train_above_the_split_writes_nothing(repo):
+    assert stage("fetch", repo).returncode == 0
+    update_params(repo, {"prepare.n_train": 301})
+    assert_user_error(stage("prepare", repo), "params: prepare.n_train: 301 requested, but the split holds 300")
+    assert not (repo / "data/prepared/train.tsv").exists()
+    assert not (repo / "data/prepared/test.tsv").exists()
+
+
+def test_a_diverging_run_writes_no_model(repo):
+    for name in ["fetch", "prepare"]:
+        assert stage(name, repo).returncode == 0
+    update_params(repo, {"train.lr": 1e6, "train.epochs": 3})
+    assert_user_error(stage("train", repo), "train: diverged at epoch")
+    assert not (repo / "models/model.pt").exists()
+
+
+def test_a_corrupt_prepared_file_is_reported_with_its_line(repo):
+    for name in ["fetch", "prepare"]:
+        assert stage(name, repo).returncode == 0
+    path = repo / "data/prepared/train.tsv"
+    lines = path.read_bytes().split(b"\n")
+    lines[4] = lines[4] + b"\t7"
+    path.write_bytes(b"\n".join(lines))
+    assert_user_error(stage("train", repo), "data/prepared/train.tsv:5: 786 fields, expected 785")
