@@ -20,12 +20,8 @@ def main() -> None:
     stage.log(f"train: {len(labels)} images, {params}")
     net, history = train.train(images, labels, params, log=stage.log)
     # Written only after training finished: a diverged or interrupted run leaves no model.
-    files.write_atomic(
-        args.model,
-        lambda tmp: model.save_checkpoint(
-            tmp, net, dataclasses.asdict(params), list(dataset.class_names)
-        ),
-    )
+    checkpoint = model.checkpoint_bytes(net, dataclasses.asdict(params), list(dataset.class_names))
+    files.write_bytes_atomic(args.model, checkpoint)
     files.write_text_atomic(args.log, records.format_train_log(history))
     stage.log(f"train: wrote {args.model} and {args.log}")
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from mnist_pipeline.errors import PipelineError
-from mnist_pipeline.model import MnistCnn, fake_image, load_checkpoint, save_checkpoint, to_input
+from mnist_pipeline.model import MnistCnn, fake_image, load_checkpoint, checkpoint_bytes, to_input
 
 NAMES = [str(i) for i in range(10)]
 
@@ -30,7 +30,7 @@ def test_fake_image_is_the_designs():
 
 def test_checkpoint_round_trip(tmp_path):
     model = MnistCnn()
-    save_checkpoint(tmp_path / "m.pt", model, {"lr": 0.1}, NAMES)
+    (tmp_path / "m.pt").write_bytes(checkpoint_bytes(model, {"lr": 0.1}, NAMES))
     loaded, checkpoint = load_checkpoint(tmp_path / "m.pt")
     assert checkpoint["params"] == {"lr": 0.1} and checkpoint["class_names"] == NAMES
     assert checkpoint["architecture"] == "MnistCnn"

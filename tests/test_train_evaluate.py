@@ -1,5 +1,3 @@
-import io
-
 import numpy as np
 import pytest
 import torch
@@ -7,7 +5,7 @@ import torch
 from helpers import synthetic_split
 from mnist_pipeline import evaluate, records
 from mnist_pipeline.errors import PipelineError
-from mnist_pipeline.model import save_checkpoint
+from mnist_pipeline.model import checkpoint_bytes
 from mnist_pipeline.params import TrainParams
 from mnist_pipeline.train import train
 
@@ -17,9 +15,7 @@ QUICK = TrainParams(epochs=3, batch_size=10, lr=0.05, log_every=1)
 
 def _train_bytes(images, labels, params):
     model, history = train(images, labels, params, log=lambda _: None)
-    buffer = io.BytesIO()
-    save_checkpoint(buffer, model, {}, NAMES)
-    return buffer.getvalue(), records.format_train_log(history), model
+    return checkpoint_bytes(model, {}, NAMES), records.format_train_log(history), model
 
 
 def test_training_learns_the_synthetic_classes():

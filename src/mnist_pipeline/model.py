@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import pickle
 from pathlib import Path
 
@@ -55,8 +56,13 @@ def fake_image() -> np.ndarray:
     return image
 
 
-def save_checkpoint(path: Path, model: nn.Module, params: dict, class_names: list[str]) -> None:
-    """A self-describing checkpoint that loads with weights_only=True (no code is unpickled)."""
+def checkpoint_bytes(model: nn.Module, params: dict, class_names: list[str]) -> bytes:
+    """A self-describing checkpoint that loads with weights_only=True (no code is unpickled).
+
+    Saved through memory: torch.save names the zip's folder after the file it writes, so
+    saving to a temporary file name would make the bytes differ from run to run.
+    """
+    buffer = io.BytesIO()
     torch.save(
         {
             "architecture": ARCHITECTURE,
@@ -64,8 +70,9 @@ def save_checkpoint(path: Path, model: nn.Module, params: dict, class_names: lis
             "params": params,
             "class_names": list(class_names),
         },
-        path,
+        buffer,
     )
+    return buffer.getvalue()
 
 
 def load_checkpoint(path: Path) -> tuple[MnistCnn, dict]:

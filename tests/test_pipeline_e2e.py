@@ -1,0 +1,124 @@
+"""`dvc repro` end to end in throwaway git repositories made from the project."""
+
+import json
+import platform
+import subprocess
+
+import pytest
+import torch
+
+from helpers import ROOT, copy_project, make_git_repo, run, stages_run, tool_env, update_params
+
+pytestmark = pytest.mark.slow
+ALL_STAGES = ["fetch", "prepare", "train", "evaluate", "plot"]
+
+
+def repro(repo, env, *args):
+    return stages_run(run(["dvc", "repro", *args], repo, env).stdout)
+
+
+def commit(repo, env, message):
+    run(["git", "add", "-A"], repo, env)
+    run(["git", "commit", "-qm", message], repo, env)
+
+
+def test_only_the_affected_stages_run(pipeline_repo):
+    repo, env = pipeline_repo
+    assert repro(repo, env) == ALL_STAGES
+    assert repro(repo, env) == []
+
+    update_params(repo, {"train.lr": 0.03})
+    assert repro(repo, env) == ["train", "evaluate", "plot"]
+
+    # prepare re-runs, but train.tsv is byte-identical, so DVC skips train.
+    update_params(repo, {"prepare.n_test": 40})
+    assert repro(repo, env) == ["prepare", "evaluate", "plot"]
+    assert json.loads((repo / "metrics/metrics.json").read_text())["test"]["n"] == 40
+
+    assert repro(repo, env) == []
+    assert "up to date" in run(["dvc", "status"], repo, env).stdout
+
+
+def test_a_forced_rerun_is_byte_identical(pipeline_repo):
+    repo, env = pipeline_repo
+    repro(repo, env)
+    commit(repo, env, "run")
+    assert repro(repo, env, "--force") == ALL_STAGES
+    assert run(["git", "status", "--porcelain"], repo, env).stdout == ""
+
+
+def test_metrics_diff_between_two_commits(pipeline_repo):
+    repo, env = pipeline_repo
+    repro(repo, env)
+    commit(repo, env, "two epochs")
+    before = json.loads((repo / "metrics/metrics.json").read_text())
+    update_params(repo, {"train.epochs": 8})
+    repro(repo, env)
+    commit(repo, env, "eight epochs")
+    after = json.loads((repo / "metrics/metrics.json").read_text())
+
+    diff = json.loads(run(["dvc", "metrics", "diff", "HEAD~1", "HEAD", "--json"], repo, env).stdout)
+    reported = diff["metrics/metrics.json"]
+    for split in ["train", "test"]:
+        entry = reported[f"{split}.accuracy"]
+        assert (entry["old"], entry["new"]) == (before[split]["accuracy"], after[split]["accuracy"])
+    assert before["train"]["accuracy"] != after["train"]["accuracy"]
+    params = json.loads(run(["dvc", "params", "diff", "HEAD~1", "HEAD", "--json"], repo, env).stdout)
+    assert (params["params.yaml"]["train.epochs"]["old"], params["params.yaml"]["train.epochs"]["new"]) == (2, 8)
+
+
+def test_a_failing_stage_fails_dvc_repro_cleanly(pipeline_repo, tmp_path):
+    repo, env = pipeline_repo
+    update_params(repo, {"fetch.sources": [str(tmp_path / "nowhere")]})
+    result = run(["dvc", "repro"], repo, env, check=False)
+    assert result.returncode != 0
+    assert "error: fetch: no source provided a valid" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not (repo / "data/raw").exists()
+
+
+# The shipped results were produced on this machine type; bits depend on the CPU's kernels.
+SHIPPED_ON = {"cpu": "AMD EPYC", "capability": "AVX512", "machine": "x86_64"}
+
+
+def _this_machine():
+    model = next(
+        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+        "",
+    )
+    return {"cpu": model, "capability": torch.backends.cpu.get_cpu_capability(), "machine": platform.machine()}
+
+
+@pytest.fixture(scope="module")
+def shipped_run_reproduced(tmp_path_factory):
+    from helpers import REAL_MNIST
+
+    if not (REAL_MNIST / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"real MNIST not found at {REAL_MNIST}")
+    repo = copy_project(tmp_path_factory.mktemp("real") / "repo", extra=["dvc.lock", "metrics"])
+    env = tool_env(MNIST_SOURCE=str(REAL_MNIST))
+    make_git_repo(repo, env)
+    ran = repro(repo, env)
+    return repo, env, ran
+
+
+def test_real_mnist_default_run_meets_the_reference(shipped_run_reproduced):
+    repo, env, ran = shipped_run_reproduced
+    assert ran == ALL_STAGES  # a fresh clone has no data or model yet
+    assert "up to date" in run(["dvc", "status"], repo, env).stdout
+    metrics = json.loads((repo / "metrics/metrics.json").read_text())
+    assert metrics["train"]["n"] == 1000 and metrics["test"]["n"] == 100
+    assert metrics["train"]["accuracy"] >= 0.95 and metrics["test"]["accuracy"] >= 0.93
+    assert json.loads((repo / "metrics/fake_image.json").read_text())["predicted"] == "four"
+    losses = [float(line.split("\t")[1]) for line in (repo / "metrics/train_log.tsv").read_text().splitlines()[1:]]
+    assert 225 < losses[0] < 235 and losses[-1] < 30  # the reference: about 230 falling to about 21
+
+
+def test_real_mnist_reproduces_the_shipped_files_bit_for_bit(shipped_run_reproduced):
+    if _this_machine() != SHIPPED_ON:
+        pytest.skip(f"bit-for-bit needs the shipping machine type {SHIPPED_ON}, this is {_this_machine()}")
+    repo, env, _ = shipped_run_reproduced
+    changed = run(["git", "status", "--porcelain"], repo, env).stdout
+    assert changed == "", f"differs from the shipped run:\n{changed}\n" + subprocess.run(
+        ["git", "diff", "--stat"], cwd=repo, capture_output=True, text=True
+    ).stdout
