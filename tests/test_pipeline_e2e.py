@@ -104,7 +104,9 @@ def shipped_run_reproduced(tmp_path_factory):
 
 def test_real_mnist_default_run_meets_the_reference(shipped_run_reproduced):
     repo, env, ran = shipped_run_reproduced
-    assert ran == ALL_STAGES  # a fresh clone has no data or model yet
+    # A fresh clone has no data or model yet. evaluate and plot re-run only where the new
+    # model's bytes differ from the shipped one (another CPU type).
+    assert ran[:3] == ["fetch", "prepare", "train"]
     assert "up to date" in run(["dvc", "status"], repo, env).stdout
     metrics = json.loads((repo / "metrics/metrics.json").read_text())
     assert metrics["train"]["n"] == 1000 and metrics["test"]["n"] == 100
