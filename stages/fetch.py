@@ -15,7 +15,7 @@ def main() -> None:
 
     dataset = datasets.DATASETS[params.dataset]
     md5 = datasets.expected_md5(dataset, params.md5)
-    sources = fetch.sources_with_env(params.sources, os.environ)
+    sources = fetch.sources_with_env(params.sources.get(params.dataset, []), os.environ)
     stage.log(f"fetch: {dataset.name}, {len(md5)} files, sources in order: {', '.join(sources)}")
     # Built in a temporary folder and swapped in whole: data/raw never holds a partial set.
     files.replace_dir_atomic(args.out, lambda tmp: fetch.fetch_all(md5, sources, tmp, stage.log))

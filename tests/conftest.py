@@ -1,6 +1,6 @@
 import pytest
 
-from helpers import REAL_MNIST, copy_project, make_git_repo, tool_env, update_params, write_idx_set
+from helpers import copy_project, make_git_repo, tool_env, update_params, write_idx_set
 
 # Small, fast settings for pipelines on the synthetic data of helpers.write_idx_set.
 SMALL_RUN = {
@@ -10,13 +10,6 @@ SMALL_RUN = {
     "train.lr": 0.05,
     "train.log_every": 1,
 }
-
-
-@pytest.fixture
-def real_mnist():
-    if not (REAL_MNIST / "train-images-idx3-ubyte.gz").exists():
-        pytest.skip(f"real MNIST not found at {REAL_MNIST}")
-    return REAL_MNIST
 
 
 @pytest.fixture
@@ -31,7 +24,7 @@ def pipeline_repo(tmp_path, synthetic_source):
     """A git repository copied from the project, set to run fast on synthetic data."""
     folder, md5 = synthetic_source
     repo = copy_project(tmp_path / "repo")
-    update_params(repo, {**SMALL_RUN, "fetch.sources": [str(folder)], "fetch.md5": md5})
+    update_params(repo, {**SMALL_RUN, "fetch.sources": {"mnist": [str(folder)]}, "fetch.md5": md5})
     env = tool_env()
     make_git_repo(repo, env)
     return repo, env

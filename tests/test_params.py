@@ -53,8 +53,10 @@ def test_missing_key_and_bad_choice():
     bad = {"n_train": 10, "n_test": 10, "selection": "best", "seed": 0}
     with pytest.raises(PipelineError, match="prepare.selection: expected one of 'first'"):
         parse_section(PrepareParams, "prepare", bad)
-    with pytest.raises(PipelineError, match="fetch.sources: expected a list of strings"):
-        parse_section(FetchParams, "fetch", {"dataset": "mnist", "sources": "x", "md5": {}})
+    with pytest.raises(PipelineError, match="fetch.sources: expected a mapping of strings to lists of strings"):
+        parse_section(FetchParams, "fetch", {"dataset": "mnist", "sources": {"mnist": "x"}, "md5": {}})
+    with pytest.raises(PipelineError, match="fetch.sources.emnist: expected a data set name"):
+        parse_section(FetchParams, "fetch", {"dataset": "mnist", "sources": {"emnist": []}, "md5": {}})
 
 
 def test_file_level_errors(tmp_path: Path):

@@ -69,7 +69,7 @@ def test_metrics_diff_between_two_commits(pipeline_repo):
 
 def test_a_failing_stage_fails_dvc_repro_cleanly(pipeline_repo, tmp_path):
     repo, env = pipeline_repo
-    update_params(repo, {"fetch.sources": [str(tmp_path / "nowhere")]})
+    update_params(repo, {"fetch.sources": {"mnist": [str(tmp_path / "nowhere")]}})
     result = run(["dvc", "repro"], repo, env, check=False)
     assert result.returncode != 0
     assert "error: fetch: no source provided a valid" in result.stderr
@@ -124,3 +124,32 @@ def test_real_mnist_reproduces_the_shipped_files_bit_for_bit(shipped_run_reprodu
     assert changed == "", f"differs from the shipped run:\n{changed}\n" + subprocess.run(
         ["git", "diff", "--stat"], cwd=repo, capture_output=True, text=True
     ).stdout
+
+
+FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
+
+
+def test_fashion_mnist_end_to_end(tmp_path):
+    from pathlib import Path
+
+    if not (Path(FASHION_MNIST) / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"Fashion-MNIST not found at {FASHION_MNIST} (apt-get install dataset-fashion-mnist)")
+    repo = copy_project(tmp_path / "repo")
+    update_params(repo, {
+        "fetch.dataset": "fashion-mnist", "fetch.sources": {},
+        "prepare.n_train": 1000, "prepare.n_test": 500, "prepare.selection": "stratified",
+        "train.epochs": 3, "train.lr": 0.05,
+    })  # fmt: skip
+    env = tool_env(DATASET_SOURCE=FASHION_MNIST)
+    make_git_repo(repo, env)
+    assert repro(repo, env) == ALL_STAGES
+    metrics = json.loads((repo / "metrics/metrics.json").read_text())
+    assert metrics["test"]["n"] == 500 and metrics["test"]["accuracy"] > 0.5  # chance: 0.1
+    assert list(metrics["test"]["per_class_accuracy"])[0] == "T-shirt/top"
+    fake = json.loads((repo / "metrics/fake_image.json").read_text())
+    assert list(fake["probabilities"]) == [
+        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    ]  # fmt: skip
+    pairs = (repo / "metrics/confusion.csv").read_text().splitlines()[1:]
+    assert len(pairs) == 500 and sum(p.startswith("Ankle boot,") for p in pairs) == 50  # stratified

@@ -13,7 +13,7 @@ from helpers import ROOT, copy_project, run, tool_env, update_params
 def repo(tmp_path, synthetic_source):
     folder, md5 = synthetic_source
     repo = copy_project(tmp_path / "repo")
-    update_params(repo, {**SMALL_RUN, "fetch.sources": [str(folder)], "fetch.md5": md5})
+    update_params(repo, {**SMALL_RUN, "fetch.sources": {"mnist": [str(folder)]}, "fetch.md5": md5})
     return repo
 
 
@@ -51,7 +51,7 @@ def test_all_stages_in_order_write_their_outputs(repo):
 
 
 def test_no_reachable_source_keeps_the_previous_data(repo, tmp_path):
-    update_params(repo, {"fetch.sources": [str(tmp_path / "missing"), "http://127.0.0.1:9/mnist"]})
+    update_params(repo, {"fetch.sources": {"mnist": [str(tmp_path / "missing"), "http://127.0.0.1:9/mnist"]}})
     (repo / "data/raw").mkdir(parents=True)
     (repo / "data/raw/previous").write_text("kept")
     result = stage("fetch", repo)
@@ -62,7 +62,7 @@ def test_no_reachable_source_keeps_the_previous_data(repo, tmp_path):
 
 def test_mnist_source_variable_is_tried_first(repo, synthetic_source):
     folder, _ = synthetic_source
-    update_params(repo, {"fetch.sources": []})
+    update_params(repo, {"fetch.sources": {}})
     result = stage("fetch", repo, MNIST_SOURCE=str(folder))
     assert result.returncode == 0, result.stderr
     assert f"from {folder}" in result.stdout

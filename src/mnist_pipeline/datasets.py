@@ -32,7 +32,21 @@ MNIST = Dataset(
     },
 )
 
-DATASETS = {d.name: d for d in (MNIST,)}
+FASHION_MNIST = Dataset(
+    name="fashion-mnist",
+    class_names=(
+        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    ),  # fmt: skip
+    md5={
+        TRAIN_IMAGES: "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+        TRAIN_LABELS: "9018921c3c673c538a1fc5bad174d6f9",
+        TEST_IMAGES: "8181f5470baa50b63fa0f6fddb340f0a",
+        TEST_LABELS: "15d484375f8d13e6eb1aabb0c3f46965",
+    },
+)
+
+DATASETS = {d.name: d for d in (MNIST, FASHION_MNIST)}
 
 
 def expected_md5(dataset: Dataset, overrides: dict[str, str]) -> dict[str, str]:

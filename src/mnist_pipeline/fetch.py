@@ -115,10 +115,12 @@ def fetch_all(
         (Path(out_dir) / name).write_bytes(fetch_file(name, md5, sources, log))
 
 
-SOURCE_ENV = "MNIST_SOURCE"
+# A folder or base URL tried before the params' sources, for offline machines. DATASET_SOURCE
+# is the data-set-neutral name; MNIST_SOURCE is accepted too.
+SOURCE_VARIABLES = ("DATASET_SOURCE", "MNIST_SOURCE")
 
 
 def sources_with_env(sources: list[str], environ: dict[str, str]) -> list[str]:
-    """The params' sources, preceded by $MNIST_SOURCE (a folder or base URL) when it is set."""
-    override = environ.get(SOURCE_ENV, "").strip()
-    return [override, *sources] if override else list(sources)
+    """The params' sources, preceded by those the environment variables name."""
+    overrides = [environ[v].strip() for v in SOURCE_VARIABLES if environ.get(v, "").strip()]
+    return list(dict.fromkeys([*overrides, *sources]))  # each source once, in order

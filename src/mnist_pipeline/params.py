@@ -27,9 +27,15 @@ def _require(ok: bool, key: str, expected: str) -> None:
 @dataclass(frozen=True)
 class FetchParams:
     dataset: Literal["mnist", "fashion-mnist"] = "mnist"
-    sources: list[str] = field(default_factory=list)
+    # Per data set, the mirrors (base URLs) and local folders to try, in order.
+    sources: dict[str, list[str]] = field(default_factory=dict)
     # Expected md5 of each decompressed file by name; empty means the dataset's canonical values.
     md5: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        known = typing.get_args(typing.get_type_hints(FetchParams)["dataset"])
+        for name in self.sources:
+            _require(name in known, f"fetch.sources.{name}", "a data set name: " + ", ".join(known))
 
 
 @dataclass(frozen=True)
@@ -68,7 +74,8 @@ def _describe(tp: object) -> str:
     if origin is list:
         return "a list of strings"
     if origin is dict:
-        return "a mapping of strings to strings"
+        value = "lists of strings" if typing.get_origin(typing.get_args(tp)[1]) is list else "strings"
+        return f"a mapping of strings to {value}"
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}[tp]
 
 
@@ -79,8 +86,9 @@ def _matches(value: object, tp: object) -> bool:
     if origin is list:
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
     if origin is dict:
+        value_type = typing.get_args(tp)[1]
         return isinstance(value, dict) and all(
-            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+            isinstance(k, str) and _matches(v, value_type) for k, v in value.items()
         )
     if tp is float:  # YAML writes 1 or 1e-3 for numbers; bool is an int subclass, reject it
         return isinstance(value, (int, float)) and not isinstance(value, bool)

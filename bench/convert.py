@@ -1,0 +1,95 @@
+"""Benchmark: IDX -> TSV for the full MNIST (60,000 train + 10,000 test images).
+
+Runs, in this one process, the project's converter (mnist_pipeline.tsv.encode), numpy.savetxt,
+and a per-pixel Python writer (the usual hand-written converter), checks the three outputs
+are byte-identical, and prints the median of several rounds for each and the ratios.
+
+    python bench/convert.py [--source DIR] [--rounds 5]
+
+DIR holds the four IDX files, gzipped or not (default: data/raw, else ../shared/data/mnist).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mnist_pipeline import datasets, idx, tsv
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def project(images: np.ndarray, labels: np.ndarray, path: Path) -> None:
+    path.write_bytes(tsv.encode(images, labels))
+
+
+def numpy_savetxt(images: np.ndarray, labels: np.ndarray, path: Path) -> None:
+    table = np.concatenate([images.reshape(len(images), -1), labels[:, None]], axis=1)
+    np.savetxt(path, table, fmt="%d", delimiter="\t")
+
+
+def per_pixel_python(images: np.ndarray, labels: np.ndarray, path: Path) -> None:
+    pixels, label_list = images.reshape(len(images), -1).tolist(), labels.tolist()
+    with open(path, "w", newline="\n") as out:
+        for row, label in zip(pixels, label_list):
+            fields = [str(pixel) for pixel in row]
+            fields.append(str(label))
+            out.write("\t".join(fields) + "\n")
+
+
+def find_source(given: Path | None) -> Path:
+    for folder in [given] if given else [ROOT / "data/raw", ROOT.parent / "shared/data/mnist"]:
+        if any((folder / f"{datasets.TRAIN_IMAGES}{ext}").exists() for ext in ("", ".gz")):
+            return folder
+    sys.exit(f"error: no MNIST IDX files in {given or 'data/raw or ../shared/data/mnist'}")
+
+
+def idx_path(folder: Path, name: str) -> Path:
+    return folder / name if (folder / name).exists() else folder / f"{name}.gz"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", type=Path)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    folder = find_source(args.source)
+    splits = [
+        idx.read_split(idx_path(folder, images), idx_path(folder, labels))
+        for images, labels in [
+            (datasets.TRAIN_IMAGES, datasets.TRAIN_LABELS),
+            (datasets.TEST_IMAGES, datasets.TEST_LABELS),
+        ]
+    ]
+    n_images = sum(len(labels) for _, labels in splits)
+    converters = {"project": project, "numpy.savetxt": numpy_savetxt, "per-pixel Python": per_pixel_python}
+    medians, digests = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, convert in converters.items():
+            times = []
+            for _ in range(args.rounds):
+                outputs = [Path(tmp) / f"{name}-{i}.tsv" for i in range(len(splits))]
+                start = time.perf_counter()
+                for (images, labels), path in zip(splits, outputs):
+                    convert(images, labels, path)
+                times.append(time.perf_counter() - start)
+            digests[name] = [hashlib.md5(p.read_bytes()).hexdigest() for p in outputs]
+            medians[name] = statistics.median(times)
+            print(f"{name:>17}: median {medians[name]:7.3f} s of {args.rounds} "
+                  f"({n_images / medians[name]:,.0f} images/s)", flush=True)
+    if len({tuple(d) for d in digests.values()}) != 1:
+        sys.exit(f"error: outputs differ: {digests}")
+    print(f"outputs byte-identical (train md5 {digests['project'][0]})")
+    for name in ("numpy.savetxt", "per-pixel Python"):
+        print(f"project is {medians[name] / medians['project']:.1f}x faster than {name}")
+
+
+if __name__ == "__main__":
+    main()
