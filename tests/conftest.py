@@ -1,6 +1,8 @@
 import pytest
 
-from helpers import copy_project, make_git_repo, tool_env, update_params, write_idx_set
+from helpers import (
+    REAL_MNIST, copy_project, make_git_repo, run, stages_run, tool_env, update_params, write_idx_set,
+)  # fmt: skip
 
 # Small, fast settings for pipelines on the synthetic data of helpers.write_idx_set.
 SMALL_RUN = {
@@ -28,3 +30,16 @@ def pipeline_repo(tmp_path, synthetic_source):
     env = tool_env()
     make_git_repo(repo, env)
     return repo, env
+
+
+@pytest.fixture(scope="session")
+def shipped_run(tmp_path_factory):
+    """The project as a fresh clone would have it (with the shipped dvc.lock and metrics),
+    reproduced with `dvc repro` on the real MNIST. Returns (repo, env, stages that ran)."""
+    if not (REAL_MNIST / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"real MNIST not found at {REAL_MNIST}")
+    repo = copy_project(tmp_path_factory.mktemp("real") / "repo", extra=["dvc.lock", "metrics"])
+    env = tool_env(MNIST_SOURCE=str(REAL_MNIST))
+    make_git_repo(repo, env)
+    ran = stages_run(run(["dvc", "repro"], repo, env).stdout)
+    return repo, env, ran

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import torch
 
-from helpers import ROOT, copy_project, make_git_repo, run, stages_run, tool_env, update_params
+from helpers import copy_project, make_git_repo, run, stages_run, tool_env, update_params
 
 pytestmark = pytest.mark.slow
 ALL_STAGES = ["fetch", "prepare", "train", "evaluate", "plot"]
@@ -89,21 +89,8 @@ def _this_machine():
     return {"cpu": model, "capability": torch.backends.cpu.get_cpu_capability(), "machine": platform.machine()}
 
 
-@pytest.fixture(scope="module")
-def shipped_run_reproduced(tmp_path_factory):
-    from helpers import REAL_MNIST
-
-    if not (REAL_MNIST / "train-images-idx3-ubyte.gz").exists():
-        pytest.skip(f"real MNIST not found at {REAL_MNIST}")
-    repo = copy_project(tmp_path_factory.mktemp("real") / "repo", extra=["dvc.lock", "metrics"])
-    env = tool_env(MNIST_SOURCE=str(REAL_MNIST))
-    make_git_repo(repo, env)
-    ran = repro(repo, env)
-    return repo, env, ran
-
-
-def test_real_mnist_default_run_meets_the_reference(shipped_run_reproduced):
-    repo, env, ran = shipped_run_reproduced
+def test_real_mnist_default_run_meets_the_reference(shipped_run):
+    repo, env, ran = shipped_run
     # A fresh clone has no data or model yet. evaluate and plot re-run only where the new
     # model's bytes differ from the shipped one (another CPU type).
     assert ran[:3] == ["fetch", "prepare", "train"]
@@ -116,10 +103,10 @@ def test_real_mnist_default_run_meets_the_reference(shipped_run_reproduced):
     assert 225 < losses[0] < 235 and losses[-1] < 30  # the reference: about 230 falling to about 21
 
 
-def test_real_mnist_reproduces_the_shipped_files_bit_for_bit(shipped_run_reproduced):
+def test_real_mnist_reproduces_the_shipped_files_bit_for_bit(shipped_run):
     if _this_machine() != SHIPPED_ON:
         pytest.skip(f"bit-for-bit needs the shipping machine type {SHIPPED_ON}, this is {_this_machine()}")
-    repo, env, _ = shipped_run_reproduced
+    repo, env, _ = shipped_run
     changed = run(["git", "status", "--porcelain"], repo, env).stdout
     assert changed == "", f"differs from the shipped run:\n{changed}\n" + subprocess.run(
         ["git", "diff", "--stat"], cwd=repo, capture_output=True, text=True

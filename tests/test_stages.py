@@ -107,3 +107,23 @@ def test_a_corrupt_prepared_file_is_reported_with_its_line(repo):
     lines[4] = lines[4] + b"\t7"
     path.write_bytes(b"\n".join(lines))
     assert_user_error(stage("train", repo), "data/prepared/train.tsv:5: 786 fields, expected 785")
+
+
+def test_a_late_failure_leaves_no_partial_data(repo, synthetic_source):
+    _, md5 = synthetic_source
+    # The first three files verify; the last one cannot match, so the whole fetch fails.
+    update_params(repo, {"fetch.md5": {**md5, "t10k-labels-idx1-ubyte": "0" * 32}})
+    assert_user_error(stage("fetch", repo), "no source provided a valid t10k-labels-idx1-ubyte")
+    assert sorted(p.name for p in (repo / "data").iterdir()) == [".gitignore", "prepared"]
+
+
+@pytest.mark.parametrize("selection", ["first", "random", "stratified"])
+def test_prepare_is_byte_identical_on_a_rerun(repo, selection):
+    assert stage("fetch", repo).returncode == 0
+    update_params(repo, {"prepare.selection": selection, "prepare.n_train": 100, "prepare.n_test": 30})
+    outputs = []
+    for _ in range(2):
+        assert stage("prepare", repo).returncode == 0
+        outputs.append([(repo / f"data/prepared/{s}.tsv").read_bytes() for s in ("train", "test")])
+    assert outputs[0] == outputs[1]
+    assert outputs[0][0].count(b"\n") == 100 and outputs[0][1].count(b"\n") == 30

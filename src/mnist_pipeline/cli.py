@@ -1,9 +1,14 @@
-"""The `mnist-pipeline` command (also `python -m mnist_pipeline`)."""
+"""The `mnist-pipeline` command (also `python -m mnist_pipeline`).
+
+    mnist-pipeline report                 a finished run's results
+    mnist-pipeline predict IMAGE... [--model models/model.pt] [--json]
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from . import files, stage
@@ -26,11 +31,53 @@ def report(metrics_path: Path) -> None:
     print("\n".join(lines))
 
 
+def predict(inputs: list[Path], model_path: Path, as_json: bool) -> bool:
+    """Print a prediction per image (or per line of a prepared .tsv); False if any input failed."""
+    from . import model, predict, tsv  # torch and PIL load only for this command
+
+    net, checkpoint = model.load_checkpoint(model_path)
+    class_names = checkpoint["class_names"]
+    all_ok = True
+    for path in inputs:
+        try:
+            if path.suffix.lower() == ".tsv":
+                images, _ = tsv.read(path)
+                names = [f"{path}:{line}" for line in range(1, len(images) + 1)]
+            else:
+                images = predict.to_mnist(predict.read_image(path), str(path))[None]
+                names = [str(path)]
+        except PipelineError as exc:
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            all_ok = False
+            continue
+        for name, result in zip(names, predict.classify(net, images, class_names)):
+            if as_json:
+                print(json.dumps({"file": name, **result}), flush=True)
+            else:
+                top = ", ".join(f"{c} {p:.3f}" for c, p in predict.top_k(result["probabilities"]))
+                print(f"{name}: {result['predicted']}  ({top})", flush=True)
+    return all_ok
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="mnist-pipeline", description=__doc__)
+    parser = argparse.ArgumentParser(prog="mnist-pipeline", description="MNIST CNN pipeline tools")
     commands = parser.add_subparsers(dest="command", required=True)
     report_parser = commands.add_parser("report", help="print a finished run's results")
     report_parser.add_argument("--metrics", type=Path, default=Path("metrics/metrics.json"))
+    predict_parser = commands.add_parser(
+        "predict", help="classify PNG/JPEG images, or the lines of a prepared .tsv file"
+    )
+    predict_parser.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE")
+    predict_parser.add_argument("--model", type=Path, default=Path("models/model.pt"))
+    predict_parser.add_argument("--json", action="store_true", help="one JSON object a line")
     args = parser.parse_args(argv)
+
     if args.command == "report":
         stage.run(lambda: report(args.metrics))
+    elif args.command == "predict":
+
+        def run_predict() -> None:
+            if not predict(args.inputs, args.model, args.json):
+                sys.exit(1)
+
+        stage.run(run_predict)
