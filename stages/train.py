@@ -1,6 +1,7 @@
 """Stage train: fit the CNN on the training TSV; write the checkpoint and the per-epoch log."""
 
 import dataclasses
+import resource
 from pathlib import Path
 
 from mnist_pipeline import datasets, files, model, records, stage, train, tsv
@@ -23,7 +24,8 @@ def main() -> None:
     checkpoint = model.checkpoint_bytes(net, dataclasses.asdict(params), list(dataset.class_names))
     files.write_bytes_atomic(args.model, checkpoint)
     files.write_text_atomic(args.log, records.format_train_log(history))
-    stage.log(f"train: wrote {args.model} and {args.log}")
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
+    stage.log(f"train: wrote {args.model} and {args.log}; peak memory {peak_gb:.2f} GiB")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,11 @@ from mnist_pipeline.params import (
     FetchParams, PrepareParams, TrainParams, load_params, parse_section,
 )  # fmt: skip
 
-GOOD_TRAIN = {"seed": 0, "epochs": 50, "batch_size": 10, "lr": 0.005, "log_every": 5, "threads": 1}
+GOOD_TRAIN = {
+    "seed": 0, "epochs": 50, "batch_size": 10, "lr": 0.005, "optimizer": "sgd", "momentum": 0.0,
+    "nesterov": False, "weight_decay": 0.0, "schedule": "constant", "augment_shift": 0.0,
+    "augment_rotate": 0.0, "log_every": 5, "threads": 1, "device": "cpu",
+}  # fmt: skip
 
 
 def test_the_shipped_params_file_is_valid():
@@ -37,6 +41,12 @@ def test_an_integer_is_accepted_as_a_float():
         ({"lr": "fast"}, "params: train.lr: expected a number, got 'fast'"),
         ({"lr": -1}, "params: train.lr: expected a number > 0"),
         ({"epochs": 0}, "params: train.epochs: expected an integer >= 1"),
+        ({"optimizer": "adam"}, "params: train.optimizer: expected one of 'sgd', 'adamw', got 'adam'"),
+        ({"nesterov": True}, "params: train.nesterov: expected false unless"),
+        ({"nesterov": "yes"}, "params: train.nesterov: expected true or false, got 'yes'"),
+        ({"schedule": "cosine"}, "params: train.schedule: expected one of 'constant', 'onecycle'"),
+        ({"augment_rotate": 90}, "params: train.augment_rotate: expected a number of degrees, 0-45"),
+        ({"device": "tpu"}, "params: train.device: expected one of 'auto', 'cpu', 'cuda'"),
     ],
 )
 def test_bad_train_values_name_the_key(changes, message):

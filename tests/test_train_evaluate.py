@@ -69,3 +69,38 @@ def test_records_round_trip():
     assert text == "actual,predicted\na,b\nb,b\n"
     actual, predicted = records.parse_confusion(text, ["a", "b"])
     assert list(actual) == [0, 1] and list(predicted) == [1, 1]
+
+
+def test_better_recipes_train_reproducibly():
+    images, labels = synthetic_split(100, seed=0)
+    recipes = [
+        TrainParams(epochs=2, batch_size=16, lr=0.003, optimizer="adamw", weight_decay=0.01,
+                    schedule="onecycle", augment_shift=2, augment_rotate=10),
+        TrainParams(epochs=2, batch_size=16, lr=0.05, momentum=0.9, nesterov=True,
+                    weight_decay=5e-4, schedule="onecycle", augment_shift=1),
+    ]  # fmt: skip
+    for params in recipes:
+        first, second = _train_bytes(images, labels, params), _train_bytes(images, labels, params)
+        assert first[0] == second[0] and first[1] == second[1]
+
+
+def test_augmentation_moves_pixels_but_keeps_shapes():
+    from mnist_pipeline.model import to_input
+    from mnist_pipeline.train import augment
+
+    x = to_input(synthetic_split(8, seed=0)[0])
+    generator = torch.Generator().manual_seed(0)
+    assert torch.allclose(augment(x, TrainParams(), generator), x, atol=1e-4)  # no shift, no turn
+    moved = augment(x, TrainParams(augment_shift=3, augment_rotate=15), generator)
+    assert moved.shape == x.shape and not torch.allclose(moved, x, atol=1e-3)
+    assert float(moved.min()) >= 0 and float(moved.max()) <= 1 + 1e-6
+
+
+def test_cuda_is_refused_clearly_without_a_gpu():
+    from mnist_pipeline.train import pick_device
+
+    assert pick_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        assert pick_device("auto").type == "cpu"
+        with pytest.raises(PipelineError, match="train.device: 'cuda' requested, but no CUDA"):
+            pick_device("cuda")

@@ -21,7 +21,7 @@ def report(metrics_path: Path) -> None:
         metrics = json.loads(files.read_text(metrics_path))
         lines = [
             f"{split:>5} accuracy {m['accuracy']:.4f}  "
-            f"(95% CI {m['accuracy_ci95'][0]:.3f}-{m['accuracy_ci95'][1]:.3f}, n={m['n']})"
+            f"(95% CI {m['accuracy_ci95_low']:.3f}-{m['accuracy_ci95_high']:.3f}, n={m['n']})"
             for split, m in metrics.items()
         ]
     except (ValueError, KeyError, TypeError, IndexError):

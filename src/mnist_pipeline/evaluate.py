@@ -43,7 +43,9 @@ def split_metrics(logits: torch.Tensor, labels: np.ndarray, class_names: list[st
     }
     return {
         "accuracy": round(float(correct.mean()), 6),
-        "accuracy_ci95": [round(low, 6), round(high, 6)],
+        # Two scalars rather than a list: DVC's metrics tables show only scalars.
+        "accuracy_ci95_low": round(low, 6),
+        "accuracy_ci95_high": round(high, 6),
         "loss": round(float(nn.functional.cross_entropy(logits, targets)), 6),
         "n": len(labels),
         "per_class_accuracy": per_class,

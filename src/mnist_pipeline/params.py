@@ -52,17 +52,36 @@ class PrepareParams:
 
 @dataclass(frozen=True)
 class TrainParams:
+    """Defaults: the reference tutorial's recipe (plain SGD, constant rate, no augmentation)."""
+
     seed: int = 0
     epochs: int = 50
     batch_size: int = 10
-    lr: float = 0.005
+    lr: float = 0.005  # the peak rate under the onecycle schedule
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    momentum: float = 0.0  # sgd only
+    nesterov: bool = False  # sgd only, needs momentum > 0
+    weight_decay: float = 0.0
+    schedule: Literal["constant", "onecycle"] = "constant"
+    augment_shift: float = 0.0  # random shift of up to this many pixels
+    augment_rotate: float = 0.0  # random rotation of up to this many degrees
     log_every: int = 5
     threads: int = 1
+    device: Literal["auto", "cpu", "cuda"] = "cpu"
 
     def __post_init__(self) -> None:
         _require(self.epochs >= 1, "train.epochs", "an integer >= 1")
         _require(self.batch_size >= 1, "train.batch_size", "an integer >= 1")
         _require(self.lr > 0, "train.lr", "a number > 0")
+        _require(0 <= self.momentum < 1, "train.momentum", "a number from 0 to below 1")
+        _require(
+            not self.nesterov or (self.optimizer == "sgd" and self.momentum > 0),
+            "train.nesterov",
+            "false unless train.optimizer is sgd with train.momentum > 0",
+        )
+        _require(self.weight_decay >= 0, "train.weight_decay", "a number >= 0")
+        _require(0 <= self.augment_shift <= 8, "train.augment_shift", "a number of pixels, 0-8")
+        _require(0 <= self.augment_rotate <= 45, "train.augment_rotate", "a number of degrees, 0-45")
         _require(self.log_every >= 1, "train.log_every", "an integer >= 1")
         _require(self.threads >= 1, "train.threads", "an integer >= 1")
 

@@ -1,0 +1,105 @@
+"""Benchmark: the project's trainer against the reference tutorial's training loop.
+
+In one process, on the same 1,000 MNIST training images, the same network, SGD
+(lr 0.005, batch 10) and cross-entropy, trains with
+  (a) the reference: a per-item Dataset and DataLoader(batch_size=10, shuffle=True), and
+  (b) the project's trainer (mnist_pipeline.train.train),
+alternating them for several rounds, and prints the median images per second and the ratio.
+
+    python bench/train.py [--source DIR] [--rounds 5] [--epochs 3] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from mnist_pipeline import datasets, idx
+from mnist_pipeline.model import MnistCnn
+from mnist_pipeline.params import TrainParams
+from mnist_pipeline.train import train
+
+ROOT = Path(__file__).resolve().parents[1]
+N_IMAGES = 1000
+
+
+class ReferenceDataset(Dataset):
+    """One image at a time, as the tutorial writes it."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray) -> None:
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        image = torch.tensor(self.images[i], dtype=torch.float32).unsqueeze(0) / 255.0
+        return image, int(self.labels[i])
+
+
+def reference_train(images: np.ndarray, labels: np.ndarray, epochs: int) -> None:
+    torch.manual_seed(0)
+    model = MnistCnn()  # in the default memory format, as the tutorial has it
+    loader = DataLoader(ReferenceDataset(images, labels), batch_size=10, shuffle=True)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.005)
+    criterion = nn.CrossEntropyLoss()
+    model.train()
+    for _ in range(epochs):
+        running_loss = 0.0
+        for x, y in loader:
+            optimizer.zero_grad()
+            loss = criterion(model(x), y)
+            loss.backward()
+            optimizer.step()
+            running_loss += loss.item()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", type=Path)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    folder = args.source or next(
+        (f for f in (ROOT / "data/raw", ROOT.parent / "shared/data/mnist") if f.is_dir()), None
+    )
+    if folder is None:
+        sys.exit("error: no MNIST files: pass --source DIR")
+
+    def path(name: str) -> Path:
+        return folder / name if (folder / name).exists() else folder / f"{name}.gz"
+
+    images, labels = idx.read_split(path(datasets.TRAIN_IMAGES), path(datasets.TRAIN_LABELS))
+    images, labels = images[:N_IMAGES], labels[:N_IMAGES]
+    params = TrainParams(epochs=args.epochs, threads=args.threads, log_every=10**6)
+    runners = {
+        "reference DataLoader": lambda: reference_train(images, labels, args.epochs),
+        "project trainer": lambda: train(images, labels, params, log=lambda _: None),
+    }
+    torch.set_num_threads(args.threads)
+    rates = {name: [] for name in runners}
+    for _ in range(args.rounds):
+        for name, run in runners.items():  # alternate, so drifting machine load hits both
+            start = time.perf_counter()
+            run()
+            rates[name].append(N_IMAGES * args.epochs / (time.perf_counter() - start))
+    print(f"torch {torch.__version__}, {args.threads} thread(s), {args.rounds} rounds of "
+          f"{args.epochs} epochs on {N_IMAGES} images")
+    medians = {name: statistics.median(r) for name, r in rates.items()}
+    for name, rate in medians.items():
+        print(f"{name:>21}: median {rate:8.0f} images/s")
+    print(f"project trainer is {medians['project trainer'] / medians['reference DataLoader']:.2f}x "
+          "the reference's speed")
+
+
+if __name__ == "__main__":
+    main()
