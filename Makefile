@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # dvc.yaml's commands call `python`: the venv's must come first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: repro test venv clean-venv
+.PHONY: repro test venv clean-venv reference-10k small-data full-scale
 
 repro: $(VENV)/.run-installed
 	dvc repro
@@ -29,3 +29,19 @@ $(VENV)/.test-installed: $(VENV)/.run-installed requirements/test.lock
 
 clean-venv:
 	rm -rf $(VENV)
+
+# Recipes beyond the reference, run as DVC experiments (see the README's results table).
+# Each evaluates on the full 10,000-image test set.
+reference-10k: $(VENV)/.run-installed
+	dvc exp run -n reference-10k -S prepare.n_test=10000
+
+small-data: $(VENV)/.run-installed
+	dvc exp run -n small-data -S prepare.n_test=10000 \
+	  -S train.epochs=100 -S train.batch_size=32 -S train.lr=0.05 -S train.momentum=0.9 \
+	  -S train.nesterov=true -S train.weight_decay=0.0005 -S train.schedule=onecycle \
+	  -S train.augment_shift=2 -S train.augment_rotate=10
+
+full-scale: $(VENV)/.run-installed
+	dvc exp run -n full-scale -S prepare.n_train=60000 -S prepare.n_test=10000 \
+	  -S train.epochs=3 -S train.batch_size=128 -S train.lr=0.003 -S train.optimizer=adamw \
+	  -S train.weight_decay=0.01 -S train.schedule=onecycle -S train.threads=2
