@@ -2,6 +2,7 @@
 
     mnist-pipeline report                 a finished run's results
     mnist-pipeline predict IMAGE... [--model models/model.pt] [--json]
+    mnist-pipeline plots-template NODE_MODULES OUT   the offline page for `dvc plots show`
 """
 
 from __future__ import annotations
@@ -70,6 +71,11 @@ def main(argv: list[str] | None = None) -> None:
     predict_parser.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE")
     predict_parser.add_argument("--model", type=Path, default=Path("models/model.pt"))
     predict_parser.add_argument("--json", action="store_true", help="one JSON object a line")
+    template_parser = commands.add_parser(
+        "plots-template", help="write an offline HTML template for `dvc plots show`"
+    )
+    template_parser.add_argument("node_modules", type=Path)
+    template_parser.add_argument("out", type=Path)
     args = parser.parse_args(argv)
 
     if args.command == "report":
@@ -81,3 +87,12 @@ def main(argv: list[str] | None = None) -> None:
                 sys.exit(1)
 
         stage.run(run_predict)
+    elif args.command == "plots-template":
+
+        def write_template() -> None:
+            from .plots_html import offline_template
+
+            files.write_text_atomic(args.out, offline_template(args.node_modules))
+            print(f"wrote {args.out}")
+
+        stage.run(write_template)
