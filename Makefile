@@ -12,7 +12,7 @@ repro: $(VENV)/.run-installed
 	dvc repro
 	mnist-pipeline report
 
-test: $(VENV)/.test-installed
+test: $(VENV)/.test-installed build/plots-template.html
 	python -m pytest
 
 venv: $(VENV)/.run-installed

@@ -1,0 +1,97 @@
+"""`dvc plots show` and `dvc plots diff` pages, rendered offline in a real headless Chromium."""
+
+import json
+import shutil
+
+import pytest
+
+from helpers import ROOT, run, update_params
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+TEMPLATE = ROOT / "build/plots-template.html"
+ARTIFACTS = ROOT / "build/test-artifacts"  # screenshots, kept for people to look at
+
+# Per Vega view: its canvas size and how many pixels were drawn; per image: its size.
+INSPECT = """
+const views = [...document.querySelectorAll('canvas.marks')].map(c => {
+    const pixels = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let drawn = 0;
+    for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) drawn++;
+    return {width: c.width, height: c.height, drawn: drawn};
+});
+const images = [...document.querySelectorAll('img')].map(i => ({
+    src: i.getAttribute('src'), complete: i.complete, width: i.naturalWidth}));
+const errors = [...document.querySelectorAll('.vega-embed .error, .error')].map(e => e.textContent);
+return JSON.stringify({views, images, errors});
+"""
+
+
+@pytest.fixture
+def browser(tmp_path):
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("needs Debian's chromium and chromium-driver (.ci/run installs them)")
+    if not TEMPLATE.exists():
+        pytest.skip(f"{TEMPLATE} missing: run `make plots-offline`")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in [
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        "--no-first-run", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        # Every host name fails to resolve: the page must render from the file alone.
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+    ]:  # fmt: skip
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_window_size(1400, 2600)
+    yield driver
+    driver.quit()
+
+
+def render(browser, page, screenshot):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(page.as_uri())
+    WebDriverWait(browser, 30).until(
+        lambda d: d.execute_script("return document.querySelectorAll('canvas.marks').length") >= 2
+    )
+    WebDriverWait(browser, 10).until(
+        lambda d: d.execute_script("return [...document.images].every(i => i.complete)")
+    )
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / screenshot))
+    return json.loads(browser.execute_script(INSPECT))
+
+
+def test_plots_render_offline_in_chromium(pipeline_repo, tmp_path, browser):
+    repo, env = pipeline_repo
+    run(["dvc", "repro"], repo, env)
+    run(["git", "add", "-A"], repo, env)
+    run(["git", "commit", "-qm", "two epochs"], repo, env)
+    update_params(repo, {"train.epochs": 4})
+    run(["dvc", "repro"], repo, env)
+    run(["git", "add", "-A"], repo, env)
+    run(["git", "commit", "-qm", "four epochs"], repo, env)
+
+    commands = {"show": ["dvc", "plots", "show"], "diff": ["dvc", "plots", "diff", "HEAD~1"]}
+    for name, command in commands.items():
+        out = tmp_path / name
+        run([*command, "--html-template", str(TEMPLATE), "-o", str(out)], repo, env)
+        html = (out / "index.html").read_text()
+        assert "<script src=" not in html  # nothing loaded from elsewhere
+        assert "Training loss" in html and "Test confusion matrix" in html
+
+        page = render(browser, out / "index.html", f"plots-{name}.png")
+        assert page["errors"] == []
+        assert len(page["views"]) == 2  # the loss curve and the confusion matrix
+        for view in page["views"]:
+            assert view["width"] > 100 and view["height"] > 100
+            assert view["drawn"] > 2000, view  # axes, marks and labels were drawn
+        pngs = [i for i in page["images"] if i["src"].endswith(".png")]
+        revisions = 2 if name == "diff" else 1
+        assert len(pngs) == 3 * revisions and all(i["complete"] and i["width"] > 100 for i in pngs)
