@@ -18,13 +18,13 @@ def main() -> None:
     net, checkpoint = model.load_checkpoint(args.model)
     class_names = checkpoint["class_names"]
     splits = {"train": tsv.read(args.train), "test": tsv.read(args.test)}
-    metrics = {}
+    metrics, logits = {}, {}
     for split, (images, labels) in splits.items():
-        logits = evaluate.predict_logits(net, images)  # [n, 10]
-        metrics[split] = evaluate.split_metrics(logits, labels, class_names)
+        logits[split] = evaluate.predict_logits(net, images)  # [n, 10]
+        metrics[split] = evaluate.split_metrics(logits[split], labels, class_names)
         stage.log(f"evaluate: {split} accuracy {metrics[split]['accuracy']:.4f} (n={len(labels)})")
     test_labels = splits["test"][1]
-    test_predicted = logits.argmax(dim=1).numpy()  # logits of the last split: test
+    test_predicted = logits["test"].argmax(dim=1).numpy()  # [n]
     fake = evaluate.fake_image_prediction(net, class_names)
     stage.log(f"evaluate: fake image predicted {fake['predicted']!r}")
 

@@ -32,7 +32,7 @@ def report(metrics_path: Path) -> None:
     print("\n".join(lines))
 
 
-def predict(inputs: list[Path], model_path: Path, as_json: bool) -> bool:
+def predict_files(inputs: list[Path], model_path: Path, as_json: bool) -> bool:
     """Print a prediction per image (or per line of a prepared .tsv); False if any input failed."""
     from . import model, predict, tsv  # torch and PIL load only for this command
 
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "predict":
 
         def run_predict() -> None:
-            if not predict(args.inputs, args.model, args.json):
+            if not predict_files(args.inputs, args.model, args.json):
                 sys.exit(1)
 
         stage.run(run_predict)
