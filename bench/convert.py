@@ -69,7 +69,11 @@ def main() -> None:
         ]
     ]
     n_images = sum(len(labels) for _, labels in splits)
-    converters = {"project": project, "numpy.savetxt": numpy_savetxt, "per-pixel Python": per_pixel_python}
+    converters = {
+        "project": project,
+        "numpy.savetxt": numpy_savetxt,
+        "per-pixel Python": per_pixel_python,
+    }
     medians, digests = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, convert in converters.items():
@@ -82,8 +86,11 @@ def main() -> None:
                 times.append(time.perf_counter() - start)
             digests[name] = [hashlib.md5(p.read_bytes()).hexdigest() for p in outputs]
             medians[name] = statistics.median(times)
-            print(f"{name:>17}: median {medians[name]:7.3f} s of {args.rounds} "
-                  f"({n_images / medians[name]:,.0f} images/s)", flush=True)
+            print(
+                f"{name:>17}: median {medians[name]:7.3f} s of {args.rounds} "
+                f"({n_images / medians[name]:,.0f} images/s)",
+                flush=True,
+            )
     if len({tuple(d) for d in digests.values()}) != 1:
         sys.exit(f"error: outputs differ: {digests}")
     print(f"outputs byte-identical (train md5 {digests['project'][0]})")

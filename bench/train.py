@@ -92,13 +92,17 @@ def main() -> None:
             start = time.perf_counter()
             run()
             rates[name].append(N_IMAGES * args.epochs / (time.perf_counter() - start))
-    print(f"torch {torch.__version__}, {args.threads} thread(s), {args.rounds} rounds of "
-          f"{args.epochs} epochs on {N_IMAGES} images")
+    print(
+        f"torch {torch.__version__}, {args.threads} thread(s), {args.rounds} rounds of "
+        f"{args.epochs} epochs on {N_IMAGES} images"
+    )
     medians = {name: statistics.median(r) for name, r in rates.items()}
     for name, rate in medians.items():
         print(f"{name:>21}: median {rate:8.0f} images/s")
-    print(f"project trainer is {medians['project trainer'] / medians['reference DataLoader']:.2f}x "
-          "the reference's speed")
+    print(
+        f"project trainer is {medians['project trainer'] / medians['reference DataLoader']:.2f}x "
+        "the reference's speed"
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Stage fetch: the four IDX files of fetch.dataset, verified by md5, decompressed into data/raw/."""
+"""Stage fetch: the four IDX files of fetch.dataset, md5-verified, decompressed into data/raw/."""
 
 import os
 from pathlib import Path

@@ -16,8 +16,9 @@ def main() -> None:
     dataset = datasets.DATASETS[load_params(args.params, "fetch", FetchParams).dataset]
     class_names = list(dataset.class_names)
 
-    epochs, loss_sum = records.parse_train_log(files.read_text(args.log))
-    actual, predicted = records.parse_confusion(files.read_text(args.confusion), class_names)
+    epochs, loss_sum = records.parse_train_log(files.read_text(args.log), str(args.log))
+    confusion = files.read_text(args.confusion)
+    actual, predicted = records.parse_confusion(confusion, class_names, str(args.confusion))
     test_images, _ = tsv.read(args.test)
     figures = {
         "loss.png": plots.loss_curve(epochs, loss_sum),
@@ -28,6 +29,7 @@ def main() -> None:
     def save_all(folder: Path) -> None:
         for name, figure in figures.items():
             figure.savefig(folder / name, format="png")
+
     files.replace_dir_atomic(args.out, save_all)
     stage.log(f"plot: wrote {', '.join(str(args.out / name) for name in figures)}")
 

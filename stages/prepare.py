@@ -1,4 +1,4 @@
-"""Stage prepare: the train and test subsets as TSV (784 pixels then the label, one image a line)."""
+"""Stage prepare: train and test subsets as TSV (784 pixels then the label, one image a line)."""
 
 from pathlib import Path
 

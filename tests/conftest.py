@@ -1,8 +1,15 @@
 import pytest
 
 from helpers import (
-    REAL_MNIST, copy_project, make_git_repo, run, stages_run, tool_env, update_params, write_idx_set,
-)  # fmt: skip
+    REAL_MNIST,
+    copy_project,
+    make_git_repo,
+    run,
+    stages_run,
+    tool_env,
+    update_params,
+    write_idx_set,
+)
 
 # Small, fast settings for pipelines on the synthetic data of helpers.write_idx_set.
 SMALL_RUN = {

@@ -1,10 +1,8 @@
 """What users do with DVC beyond `dvc repro`: experiments, queues, remotes, artifacts."""
 
 import json
-import shutil
 import socket
 import subprocess
-import sys
 import time
 
 import pytest
@@ -41,7 +39,12 @@ def test_experiments_run_queue_show_and_apply(pipeline_repo):
 
     run(["dvc", "exp", "run", "-n", "lr-0.01", "-S", "train.lr=0.01"], repo, env)
     table = run(["dvc", "exp", "show", "--md"], repo, env).stdout
-    assert "workspace" in table and "lr-0.01" in table and "train.lr" in table and "test.accuracy" in table
+    assert (
+        "workspace" in table
+        and "lr-0.01" in table
+        and "train.lr" in table
+        and "test.accuracy" in table
+    )
 
     run(["dvc", "exp", "run", "--queue", "-S", "train.lr=0.001,0.02"], repo, env)
     run(["dvc", "queue", "start", "-j", "1"], repo, env)
@@ -76,7 +79,9 @@ def _clone_and_pull(repo, env, tmp_path, configure=lambda clone: None):
     status = run(["dvc", "status"], clone, env).stdout
     assert "up to date" in status, status
     assert _model_bytes(clone) == _model_bytes(repo)
-    assert (clone / "data/prepared/train.tsv").read_bytes() == (repo / "data/prepared/train.tsv").read_bytes()
+    assert (clone / "data/prepared/train.tsv").read_bytes() == (
+        repo / "data/prepared/train.tsv"
+    ).read_bytes()
     return clone
 
 
@@ -95,7 +100,11 @@ def test_push_and_pull_through_a_local_remote(pipeline_repo, tmp_path):
     out.parent.mkdir()
     run(["dvc", "artifacts", "get", str(repo), "mnist-cnn", "-o", str(out)], out.parent, env)
     assert out.read_bytes() == _model_bytes(repo)
-    run(["dvc", "get", str(repo), "models/model.pt", "-o", str(out.with_name("again.pt"))], out.parent, env)
+    run(
+        ["dvc", "get", str(repo), "models/model.pt", "-o", str(out.with_name("again.pt"))],
+        out.parent,
+        env,
+    )
     assert out.with_name("again.pt").read_bytes() == _model_bytes(repo)
 
 
@@ -144,7 +153,11 @@ def test_push_and_pull_through_an_s3_remote(pipeline_repo, tmp_path, s3_server):
     def configure(checkout):
         # Credentials go to .dvc/config.local, which git never sees.
         run(["dvc", "remote", "modify", "--local", "s3", "access_key_id", "testing"], checkout, env)
-        run(["dvc", "remote", "modify", "--local", "s3", "secret_access_key", "testing"], checkout, env)
+        run(
+            ["dvc", "remote", "modify", "--local", "s3", "secret_access_key", "testing"],
+            checkout,
+            env,
+        )
 
     run(["dvc", "remote", "add", "-d", "s3", "s3://mnist-pipeline/store"], repo, env)
     run(["dvc", "remote", "modify", "s3", "endpointurl", s3_server], repo, env)

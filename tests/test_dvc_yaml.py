@@ -25,11 +25,16 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] == "mnist_pipe
 def test_src_deps_are_exactly_the_modules_the_script_imports(name):
     script = ROOT / "stages" / f"{name}.py"
     out = subprocess.run(
-        [sys.executable, "-c", LIST_IMPORTS, str(script)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", LIST_IMPORTS, str(script)],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     modules = json.loads(out)
     imported = {
-        "src/mnist_pipeline/" + ("__init__" if m == "mnist_pipeline" else m.split(".", 1)[1]) + ".py"
+        "src/mnist_pipeline/"
+        + ("__init__" if m == "mnist_pipeline" else m.split(".", 1)[1])
+        + ".py"
         for m in modules
     }
     deps = STAGES[name]["deps"]
@@ -55,7 +60,7 @@ def test_metrics_and_plot_data_are_tracked_by_git_and_data_by_dvc():
     for stage in STAGES.values():
         for kind in ("outs", "metrics"):
             for out in stage.get(kind, []):
-                path, options = (next(iter(out.items())) if isinstance(out, dict) else (out, {}))
+                path, options = next(iter(out.items())) if isinstance(out, dict) else (out, {})
                 outs[path] = options.get("cache", True)
     assert all(not cached for path, cached in outs.items() if path.startswith("metrics/"))
     assert all(outs[path] for path in ["data/raw", "data/prepared/train.tsv", "models/model.pt"])

@@ -130,7 +130,11 @@ def test_fetch_all_writes_decompressed_verified_files(tmp_path, server, files):
 
 def test_env_source_comes_first_and_md5_overrides_are_checked():
     assert fetch.sources_with_env(["a"], {"MNIST_SOURCE": "/d"}) == ["/d", "a"]
-    assert fetch.sources_with_env(["a"], {"DATASET_SOURCE": "/e", "MNIST_SOURCE": "/d"}) == ["/e", "/d", "a"]
+    assert fetch.sources_with_env(["a"], {"DATASET_SOURCE": "/e", "MNIST_SOURCE": "/d"}) == [
+        "/e",
+        "/d",
+        "a",
+    ]
     assert fetch.sources_with_env(["a"], {"DATASET_SOURCE": "a", "MNIST_SOURCE": " "}) == ["a"]
     assert fetch.sources_with_env(["a"], {}) == ["a"]
     assert expected_md5(MNIST, {})[TRAIN_LABELS] == "a25bea736e30d166cdddb491f175f624"

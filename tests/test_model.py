@@ -40,14 +40,20 @@ def test_checkpoint_round_trip(tmp_path):
 
 def test_other_architecture_and_missing_keys_are_explained(tmp_path):
     state = MnistCnn().state_dict()
-    torch.save({"architecture": "ResNet", "state_dict": state, "params": {}, "class_names": NAMES}, tmp_path / "a.pt")
+    torch.save(
+        {"architecture": "ResNet", "state_dict": state, "params": {}, "class_names": NAMES},
+        tmp_path / "a.pt",
+    )
     with pytest.raises(PipelineError, match="architecture 'ResNet', expected 'MnistCnn'"):
         load_checkpoint(tmp_path / "a.pt")
     torch.save({"state_dict": state}, tmp_path / "b.pt")
     with pytest.raises(PipelineError, match="checkpoint keys \\['state_dict'\\], expected"):
         load_checkpoint(tmp_path / "b.pt")
     del state["fc3.bias"]
-    torch.save({"architecture": "MnistCnn", "state_dict": state, "params": {}, "class_names": NAMES}, tmp_path / "c.pt")
+    torch.save(
+        {"architecture": "MnistCnn", "state_dict": state, "params": {}, "class_names": NAMES},
+        tmp_path / "c.pt",
+    )
     with pytest.raises(PipelineError, match="weights do not match MnistCnn: .*fc3.bias"):
         load_checkpoint(tmp_path / "c.pt")
 

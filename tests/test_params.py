@@ -16,7 +16,11 @@ GOOD_TRAIN = {
 
 
 def test_the_shipped_params_file_is_valid():
-    for section, cls in [("fetch", FetchParams), ("prepare", PrepareParams), ("train", TrainParams)]:
+    for section, cls in [
+        ("fetch", FetchParams),
+        ("prepare", PrepareParams),
+        ("train", TrainParams),
+    ]:
         load_params(ROOT / "params.yaml", section, cls)
 
 
@@ -41,11 +45,17 @@ def test_an_integer_is_accepted_as_a_float():
         ({"lr": "fast"}, "params: train.lr: expected a number, got 'fast'"),
         ({"lr": -1}, "params: train.lr: expected a number > 0"),
         ({"epochs": 0}, "params: train.epochs: expected an integer >= 1"),
-        ({"optimizer": "adam"}, "params: train.optimizer: expected one of 'sgd', 'adamw', got 'adam'"),
+        (
+            {"optimizer": "adam"},
+            "params: train.optimizer: expected one of 'sgd', 'adamw', got 'adam'",
+        ),
         ({"nesterov": True}, "params: train.nesterov: expected false unless"),
         ({"nesterov": "yes"}, "params: train.nesterov: expected true or false, got 'yes'"),
         ({"schedule": "cosine"}, "params: train.schedule: expected one of 'constant', 'onecycle'"),
-        ({"augment_rotate": 90}, "params: train.augment_rotate: expected a number of degrees, 0-45"),
+        (
+            {"augment_rotate": 90},
+            "params: train.augment_rotate: expected a number of degrees, 0-45",
+        ),
         ({"device": "tpu"}, "params: train.device: expected one of 'auto', 'cpu', 'cuda'"),
     ],
 )
@@ -63,10 +73,16 @@ def test_missing_key_and_bad_choice():
     bad = {"n_train": 10, "n_test": 10, "selection": "best", "seed": 0}
     with pytest.raises(PipelineError, match="prepare.selection: expected one of 'first'"):
         parse_section(PrepareParams, "prepare", bad)
-    with pytest.raises(PipelineError, match="fetch.sources: expected a mapping of strings to lists of strings"):
-        parse_section(FetchParams, "fetch", {"dataset": "mnist", "sources": {"mnist": "x"}, "md5": {}})
+    with pytest.raises(
+        PipelineError, match="fetch.sources: expected a mapping of strings to lists of strings"
+    ):
+        parse_section(
+            FetchParams, "fetch", {"dataset": "mnist", "sources": {"mnist": "x"}, "md5": {}}
+        )
     with pytest.raises(PipelineError, match="fetch.sources.emnist: expected a data set name"):
-        parse_section(FetchParams, "fetch", {"dataset": "mnist", "sources": {"emnist": []}, "md5": {}})
+        parse_section(
+            FetchParams, "fetch", {"dataset": "mnist", "sources": {"emnist": []}, "md5": {}}
+        )
 
 
 def test_file_level_errors(tmp_path: Path):

@@ -63,8 +63,13 @@ def test_metrics_diff_between_two_commits(pipeline_repo):
         entry = reported[f"{split}.accuracy"]
         assert (entry["old"], entry["new"]) == (before[split]["accuracy"], after[split]["accuracy"])
     assert before["train"]["accuracy"] != after["train"]["accuracy"]
-    params = json.loads(run(["dvc", "params", "diff", "HEAD~1", "HEAD", "--json"], repo, env).stdout)
-    assert (params["params.yaml"]["train.epochs"]["old"], params["params.yaml"]["train.epochs"]["new"]) == (2, 8)
+    params = json.loads(
+        run(["dvc", "params", "diff", "HEAD~1", "HEAD", "--json"], repo, env).stdout
+    )
+    assert (
+        params["params.yaml"]["train.epochs"]["old"],
+        params["params.yaml"]["train.epochs"]["new"],
+    ) == (2, 8)
 
 
 def test_a_failing_stage_fails_dvc_repro_cleanly(pipeline_repo, tmp_path):
@@ -83,10 +88,18 @@ SHIPPED_ON = {"cpu": "AMD EPYC", "capability": "AVX512", "machine": "x86_64"}
 
 def _this_machine():
     model = next(
-        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+        (
+            line.split(":", 1)[1].strip()
+            for line in open("/proc/cpuinfo")
+            if line.startswith("model name")
+        ),
         "",
     )
-    return {"cpu": model, "capability": torch.backends.cpu.get_cpu_capability(), "machine": platform.machine()}
+    return {
+        "cpu": model,
+        "capability": torch.backends.cpu.get_cpu_capability(),
+        "machine": platform.machine(),
+    }
 
 
 def test_real_mnist_default_run_meets_the_reference(shipped_run):
@@ -99,18 +112,24 @@ def test_real_mnist_default_run_meets_the_reference(shipped_run):
     assert metrics["train"]["n"] == 1000 and metrics["test"]["n"] == 100
     assert metrics["train"]["accuracy"] >= 0.95 and metrics["test"]["accuracy"] >= 0.93
     assert json.loads((repo / "metrics/fake_image.json").read_text())["predicted"] == "four"
-    losses = [float(line.split("\t")[1]) for line in (repo / "metrics/train_log.tsv").read_text().splitlines()[1:]]
+    losses = [
+        float(line.split("\t")[1])
+        for line in (repo / "metrics/train_log.tsv").read_text().splitlines()[1:]
+    ]
     assert 225 < losses[0] < 235 and losses[-1] < 30  # the reference: about 230 falling to about 21
 
 
 def test_real_mnist_reproduces_the_shipped_files_bit_for_bit(shipped_run):
     if _this_machine() != SHIPPED_ON:
-        pytest.skip(f"bit-for-bit needs the shipping machine type {SHIPPED_ON}, this is {_this_machine()}")
+        pytest.skip(
+            f"bit-for-bit needs the shipping machine type {SHIPPED_ON}, this is {_this_machine()}"
+        )
     repo, env, _ = shipped_run
     changed = run(["git", "status", "--porcelain"], repo, env).stdout
-    assert changed == "", f"differs from the shipped run:\n{changed}\n" + subprocess.run(
-        ["git", "diff", "--stat"], cwd=repo, capture_output=True, text=True
-    ).stdout
+    assert changed == "", (
+        f"differs from the shipped run:\n{changed}\n"
+        + subprocess.run(["git", "diff", "--stat"], cwd=repo, capture_output=True, text=True).stdout
+    )
 
 
 FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
@@ -120,7 +139,9 @@ def test_fashion_mnist_end_to_end(tmp_path):
     from pathlib import Path
 
     if not (Path(FASHION_MNIST) / "train-images-idx3-ubyte.gz").exists():
-        pytest.skip(f"Fashion-MNIST not found at {FASHION_MNIST} (apt-get install dataset-fashion-mnist)")
+        pytest.skip(
+            f"Fashion-MNIST not found at {FASHION_MNIST} (apt-get install dataset-fashion-mnist)"
+        )
     repo = copy_project(tmp_path / "repo")
     update_params(repo, {
         "fetch.dataset": "fashion-mnist", "fetch.sources": {},

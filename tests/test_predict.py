@@ -79,11 +79,21 @@ def test_cli_json_text_tsv_and_errors(tmp_path, synthetic_model):
     Image.fromarray(images[0]).save(tmp_path / "a.png")
     Image.fromarray(images[1]).convert("RGB").save(tmp_path / "b.jpg", quality=95)
     tsv.write(tmp_path / "c.tsv", images, labels)
-    result = cli("predict", "--model", synthetic_model, "--json", tmp_path / "a.png", tmp_path / "b.jpg", tmp_path / "c.tsv")
+    result = cli(
+        "predict",
+        "--model",
+        synthetic_model,
+        "--json",
+        tmp_path / "a.png",
+        tmp_path / "b.jpg",
+        tmp_path / "c.tsv",
+    )
     assert result.returncode == 0, result.stderr
     objects = [json.loads(line) for line in result.stdout.splitlines()]
     assert [o["file"] for o in objects] == [
-        str(tmp_path / "a.png"), str(tmp_path / "b.jpg"), *(f"{tmp_path / 'c.tsv'}:{i}" for i in (1, 2, 3))
+        str(tmp_path / "a.png"),
+        str(tmp_path / "b.jpg"),
+        *(f"{tmp_path / 'c.tsv'}:{i}" for i in (1, 2, 3)),
     ]
     for o in objects:
         assert o["predicted"] in NAMES and list(o["probabilities"]) == NAMES
@@ -100,7 +110,10 @@ def test_cli_json_text_tsv_and_errors(tmp_path, synthetic_model):
     assert mixed.stdout.count("\n") == 1  # the good image is still classified
 
     missing = cli("predict", "--model", tmp_path / "none.pt", tmp_path / "a.png")
-    assert missing.returncode == 1 and missing.stderr.strip() == f"error: {tmp_path / 'none.pt'}: model file not found"
+    assert (
+        missing.returncode == 1
+        and missing.stderr.strip() == f"error: {tmp_path / 'none.pt'}: model file not found"
+    )
 
 
 def test_the_fake_image_as_png_is_a_four(shipped_run, tmp_path):
@@ -113,7 +126,9 @@ def test_the_fake_image_as_png_is_a_four(shipped_run, tmp_path):
 
 def test_real_digits_as_png_agree_with_the_evaluate_stage(shipped_run, tmp_path):
     repo, _, _ = shipped_run
-    images, _ = idx.read_split(REAL_MNIST / "t10k-images-idx3-ubyte.gz", REAL_MNIST / "t10k-labels-idx1-ubyte.gz")
+    images, _ = idx.read_split(
+        REAL_MNIST / "t10k-images-idx3-ubyte.gz", REAL_MNIST / "t10k-labels-idx1-ubyte.gz"
+    )
     images = images[:300]
     net, _ = model.load_checkpoint(repo / "models/model.pt")
     expected = [NAMES[i] for i in evaluate.predict_logits(net, images).argmax(dim=1).numpy()]

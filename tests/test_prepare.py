@@ -25,7 +25,9 @@ def test_stratified_takes_an_equal_number_per_class():
 
 
 def test_errors_name_the_param():
-    with pytest.raises(PipelineError, match="params: prepare.n_train: 501 requested, but the split holds 500"):
+    with pytest.raises(
+        PipelineError, match="params: prepare.n_train: 501 requested, but the split holds 500"
+    ):
         select(LABELS, 501, "first", 0, "prepare.n_train")
     with pytest.raises(PipelineError, match="prepare.n_test: 15 is not a multiple of 10"):
         select(LABELS, 15, "stratified", 0, "prepare.n_test")

@@ -1,4 +1,5 @@
-"""The stage scripts as DVC runs them: outputs on success; one line, exit 1, nothing written on a user's mistake."""
+"""The stage scripts as DVC runs them: outputs on success; on a user's mistake one line,
+exit 1, and nothing written."""
 
 import json
 import sys
@@ -18,7 +19,9 @@ def repo(tmp_path, synthetic_source):
 
 
 def stage(name, repo, **env):
-    return run([sys.executable, str(ROOT / "stages" / f"{name}.py")], repo, tool_env(**env), check=False)
+    return run(
+        [sys.executable, str(ROOT / "stages" / f"{name}.py")], repo, tool_env(**env), check=False
+    )
 
 
 def assert_user_error(result, message):
@@ -45,13 +48,19 @@ def test_all_stages_in_order_write_their_outputs(repo):
     assert fake["predicted"] in fake["probabilities"] and len(fake["probabilities"]) == 10
     assert (repo / "metrics/confusion.csv").read_text().count("\n") == 51
     assert sorted(p.name for p in (repo / "metrics/plots").iterdir()) == [
-        "confusion.png", "loss.png", "misclassified.png"
+        "confusion.png",
+        "loss.png",
+        "misclassified.png",
     ]
-    assert (repo / "metrics/train_log.tsv").read_text().splitlines()[0] == "epoch\tloss_sum\tloss_mean"
+    assert (repo / "metrics/train_log.tsv").read_text().splitlines()[
+        0
+    ] == "epoch\tloss_sum\tloss_mean"
 
 
 def test_no_reachable_source_keeps_the_previous_data(repo, tmp_path):
-    update_params(repo, {"fetch.sources": {"mnist": [str(tmp_path / "missing"), "http://127.0.0.1:9/mnist"]}})
+    update_params(
+        repo, {"fetch.sources": {"mnist": [str(tmp_path / "missing"), "http://127.0.0.1:9/mnist"]}}
+    )
     (repo / "data/raw").mkdir(parents=True)
     (repo / "data/raw/previous").write_text("kept")
     result = stage("fetch", repo)
@@ -86,7 +95,9 @@ def test_bad_params_name_the_key(repo, change, message):
 def test_n_train_above_the_split_writes_nothing(repo):
     assert stage("fetch", repo).returncode == 0
     update_params(repo, {"prepare.n_train": 301})
-    assert_user_error(stage("prepare", repo), "params: prepare.n_train: 301 requested, but the split holds 300")
+    assert_user_error(
+        stage("prepare", repo), "params: prepare.n_train: 301 requested, but the split holds 300"
+    )
     assert not (repo / "data/prepared/train.tsv").exists()
     assert not (repo / "data/prepared/test.tsv").exists()
 
@@ -120,7 +131,9 @@ def test_a_late_failure_leaves_no_partial_data(repo, synthetic_source):
 @pytest.mark.parametrize("selection", ["first", "random", "stratified"])
 def test_prepare_is_byte_identical_on_a_rerun(repo, selection):
     assert stage("fetch", repo).returncode == 0
-    update_params(repo, {"prepare.selection": selection, "prepare.n_train": 100, "prepare.n_test": 30})
+    update_params(
+        repo, {"prepare.selection": selection, "prepare.n_train": 100, "prepare.n_test": 30}
+    )
     outputs = []
     for _ in range(2):
         assert stage("prepare", repo).returncode == 0

@@ -26,7 +26,9 @@ def test_training_learns_the_synthetic_classes():
     assert history[-1].loss_sum < history[0].loss_sum
     # 20 batches of 10: the summed batch losses are 20 times their mean
     assert history[0].loss_sum == pytest.approx(20 * history[0].loss_mean, rel=1e-6)
-    metrics = evaluate.split_metrics(evaluate.predict_logits(model, test_images), test_labels, NAMES)
+    metrics = evaluate.split_metrics(
+        evaluate.predict_logits(model, test_images), test_labels, NAMES
+    )
     assert metrics["accuracy"] > 0.5  # chance is 0.1
 
 
@@ -63,12 +65,14 @@ def test_split_metrics_counts_and_loss():
 
 def test_records_round_trip():
     history = [records.EpochLog(1, 230.5, 2.305), records.EpochLog(2, 100.25, 1.0025)]
-    epochs, losses = records.parse_train_log(records.format_train_log(history))
+    epochs, losses = records.parse_train_log(records.format_train_log(history), "log")
     assert list(epochs) == [1, 2] and list(losses) == [230.5, 100.25]
     text = records.format_confusion(np.array([0, 1]), np.array([1, 1]), ["a", "b"])
     assert text == "actual,predicted\na,b\nb,b\n"
-    actual, predicted = records.parse_confusion(text, ["a", "b"])
+    actual, predicted = records.parse_confusion(text, ["a", "b"], "c.csv")
     assert list(actual) == [0, 1] and list(predicted) == [1, 1]
+    with pytest.raises(PipelineError, match="c.csv: unexpected entry 'x': expected pairs of a, b"):
+        records.parse_confusion("actual,predicted\nx,a\n", ["a", "b"], "c.csv")
 
 
 def test_better_recipes_train_reproducibly():

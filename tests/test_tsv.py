@@ -49,7 +49,10 @@ def _lines(n=3):
     [
         (lambda line: line.rsplit(b"\t", 1)[0], "x.tsv:2: 784 fields, expected 785"),
         (lambda line: line + b"\t1", "x.tsv:2: 786 fields, expected 785"),
-        (lambda line: b"256" + line[line.index(b"\t") :], "x.tsv:2: pixel 1 is '256', expected 0-255"),
+        (
+            lambda line: b"256" + line[line.index(b"\t") :],
+            "x.tsv:2: pixel 1 is '256', expected 0-255",
+        ),
         (lambda line: b"-1" + line[line.index(b"\t") :], "x.tsv:2: pixel 1 is '-1'"),
         (lambda line: b"a" + line[line.index(b"\t") :], "x.tsv:2: pixel 1 is 'a'"),
         (lambda line: line.rsplit(b"\t", 1)[0] + b"\t10", "x.tsv:2: label is '10', expected 0-9"),

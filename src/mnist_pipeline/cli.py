@@ -1,8 +1,8 @@
 """The `mnist-pipeline` command (also `python -m mnist_pipeline`).
 
-    mnist-pipeline report                 a finished run's results
-    mnist-pipeline predict IMAGE... [--model models/model.pt] [--json]
-    mnist-pipeline plots-template NODE_MODULES OUT   the offline page for `dvc plots show`
+mnist-pipeline report                 a finished run's results
+mnist-pipeline predict IMAGE... [--model models/model.pt] [--json]
+mnist-pipeline plots-template NODE_MODULES OUT   the offline page for `dvc plots show`
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ def report(metrics_path: Path) -> None:
             for split, m in metrics.items()
         ]
     except (ValueError, KeyError, TypeError, IndexError):
-        raise PipelineError(f"{metrics_path}: not a metrics file written by the evaluate stage")
+        raise PipelineError(
+            f"{metrics_path}: not a metrics file written by the evaluate stage"
+        ) from None
     folder = metrics_path.parent
     print(f"Results: metrics {metrics_path}, plots {folder / 'plots'}/, model models/model.pt")
     print("\n".join(lines))

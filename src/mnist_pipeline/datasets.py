@@ -35,8 +35,16 @@ MNIST = Dataset(
 FASHION_MNIST = Dataset(
     name="fashion-mnist",
     class_names=(
-        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
     ),  # fmt: skip
     md5={
         TRAIN_IMAGES: "f4a8712d7a061bf5bd6d2ca38dc4d50a",

@@ -2,4 +2,4 @@
 
 
 class PipelineError(Exception):
-    """A user-facing failure: the message is one line naming the file or key and what was expected."""
+    """A user-facing failure: one line naming the file or key and what was expected."""

@@ -57,8 +57,5 @@ def fake_image_prediction(model: nn.Module, class_names: list[str]) -> dict:
     probabilities = torch.softmax(predict_logits(model, fake_image()[None]), dim=1)[0]
     return {
         "predicted": class_names[int(probabilities.argmax())],
-        "probabilities": {
-            name: round(float(p), 6) for name, p in zip(class_names, probabilities)
-        },
+        "probabilities": {name: round(float(p), 6) for name, p in zip(class_names, probabilities)},
     }
-

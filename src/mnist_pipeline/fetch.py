@@ -107,9 +107,7 @@ def _progress(received: int, total: int, start: float) -> str:
     return f"{done} MB, {received / 1e6 / elapsed:.1f} MB/s"
 
 
-def fetch_all(
-    expected_md5: dict[str, str], sources: list[str], out_dir: Path, log: Log
-) -> None:
+def fetch_all(expected_md5: dict[str, str], sources: list[str], out_dir: Path, log: Log) -> None:
     """Write every verified, decompressed file of `expected_md5` into `out_dir`."""
     for name, md5 in expected_md5.items():
         (Path(out_dir) / name).write_bytes(fetch_file(name, md5, sources, log))

@@ -86,9 +86,7 @@ def load_checkpoint(path: Path) -> tuple[MnistCnn, dict]:
         raise PipelineError(f"{path}: not a safe, readable checkpoint ({first_line})") from None
     if not isinstance(checkpoint, dict) or not CHECKPOINT_KEYS <= checkpoint.keys():
         found = sorted(checkpoint) if isinstance(checkpoint, dict) else type(checkpoint).__name__
-        raise PipelineError(
-            f"{path}: checkpoint keys {found}, expected {sorted(CHECKPOINT_KEYS)}"
-        )
+        raise PipelineError(f"{path}: checkpoint keys {found}, expected {sorted(CHECKPOINT_KEYS)}")
     if checkpoint["architecture"] != ARCHITECTURE:
         raise PipelineError(
             f"{path}: architecture {checkpoint['architecture']!r}, expected {ARCHITECTURE!r}"

@@ -18,7 +18,6 @@ import yaml
 from .errors import PipelineError
 
 
-
 def _require(ok: bool, key: str, expected: str) -> None:
     if not ok:
         raise PipelineError(f"params: {key}: expected {expected}")
@@ -81,7 +80,9 @@ class TrainParams:
         )
         _require(self.weight_decay >= 0, "train.weight_decay", "a number >= 0")
         _require(0 <= self.augment_shift <= 8, "train.augment_shift", "a number of pixels, 0-8")
-        _require(0 <= self.augment_rotate <= 45, "train.augment_rotate", "a number of degrees, 0-45")
+        _require(
+            0 <= self.augment_rotate <= 45, "train.augment_rotate", "a number of degrees, 0-45"
+        )
         _require(self.log_every >= 1, "train.log_every", "an integer >= 1")
         _require(self.threads >= 1, "train.threads", "an integer >= 1")
 
@@ -93,7 +94,9 @@ def _describe(tp: object) -> str:
     if origin is list:
         return "a list of strings"
     if origin is dict:
-        value = "lists of strings" if typing.get_origin(typing.get_args(tp)[1]) is list else "strings"
+        value = (
+            "lists of strings" if typing.get_origin(typing.get_args(tp)[1]) is list else "strings"
+        )
         return f"a mapping of strings to {value}"
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}[tp]
 
@@ -124,9 +127,7 @@ def parse_section(cls: type, section: str, values: object):
     names = [f.name for f in dataclasses.fields(cls)]
     for key in values:
         if key not in names:
-            raise PipelineError(
-                f"params: {section}.{key}: unknown key (known: {', '.join(names)})"
-            )
+            raise PipelineError(f"params: {section}.{key}: unknown key (known: {', '.join(names)})")
     kwargs = {}
     for name in names:
         key = f"{section}.{name}"
@@ -150,5 +151,3 @@ def load_params(path: Path, section: str, cls: type):
     if not isinstance(document, dict) or section not in document:
         raise PipelineError(f"{path}: missing section '{section}'")
     return parse_section(cls, section, document[section])
-
-

@@ -48,7 +48,9 @@ def to_mnist(gray: np.ndarray, name: str) -> np.ndarray:
         border = 255 - border
     pixels = np.clip(pixels - np.median(border), 0, None)  # the background becomes 0
     if pixels.max() < MIN_CONTRAST:
-        raise PipelineError(f"{name}: no digit found (the image is blank or has almost no contrast)")
+        raise PipelineError(
+            f"{name}: no digit found (the image is blank or has almost no contrast)"
+        )
     pixels *= 255 / pixels.max()
     ink = pixels > INK_FRACTION * 255
     rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import PipelineError
+
 
 @dataclass(frozen=True)
 class EpochLog:
@@ -21,10 +23,13 @@ def format_train_log(history: list[EpochLog]) -> str:
     return "\n".join(rows) + "\n"
 
 
-def parse_train_log(text: str) -> tuple[np.ndarray, np.ndarray]:
+def parse_train_log(text: str, name: str) -> tuple[np.ndarray, np.ndarray]:
     """format_train_log's text -> epochs [n], summed losses [n]."""
     rows = [line.split("\t") for line in text.splitlines()[1:] if line]
-    return np.array([int(r[0]) for r in rows]), np.array([float(r[1]) for r in rows])
+    try:
+        return np.array([int(r[0]) for r in rows]), np.array([float(r[1]) for r in rows])
+    except (ValueError, IndexError):
+        raise PipelineError(f"{name}: not a training log written by the train stage") from None
 
 
 def format_confusion(labels: np.ndarray, predicted: np.ndarray, class_names: list[str]) -> str:
@@ -34,8 +39,13 @@ def format_confusion(labels: np.ndarray, predicted: np.ndarray, class_names: lis
     return "\n".join(rows) + "\n"
 
 
-def parse_confusion(text: str, class_names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def parse_confusion(text: str, class_names: list[str], name: str) -> tuple[np.ndarray, np.ndarray]:
     """format_confusion's text -> actual [n], predicted [n] class indices."""
-    index = {name: i for i, name in enumerate(class_names)}
+    index = {class_name: i for i, class_name in enumerate(class_names)}
     pairs = [line.split(",") for line in text.splitlines()[1:] if line]
-    return np.array([index[a] for a, _ in pairs]), np.array([index[p] for _, p in pairs])
+    try:
+        return np.array([index[a] for a, _ in pairs]), np.array([index[p] for _, p in pairs])
+    except (KeyError, ValueError) as exc:
+        raise PipelineError(
+            f"{name}: unexpected entry {exc}: expected pairs of {', '.join(class_names)}"
+        ) from None

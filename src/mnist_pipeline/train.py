@@ -34,7 +34,9 @@ def pick_device(choice: str) -> torch.device:
     if choice == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if choice == "cuda" and not torch.cuda.is_available():
-        raise PipelineError("params: train.device: 'cuda' requested, but no CUDA device is available")
+        raise PipelineError(
+            "params: train.device: 'cuda' requested, but no CUDA device is available"
+        )
     return torch.device(choice)
 
 

@@ -19,6 +19,7 @@ PIXELS = 28 * 28
 FIELDS = PIXELS + 1
 WIDTH = 4  # widest field: three digits and a separator
 
+
 def _text_table(separator: str) -> np.ndarray:
     """[256] uint32: the decimal text of 0..255 then `separator`, NUL-padded to 4 bytes."""
     table = np.zeros((256, WIDTH), dtype=np.uint8)
