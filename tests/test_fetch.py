@@ -82,6 +82,7 @@ def test_http_errors_and_wrong_checksums_fall_through_to_the_next_source(server,
     assert "404: HTTP 404" in text and "500: HTTP 500" in text
     assert f"wrong: md5 {hashlib.md5(WRONG).hexdigest()}, expected" in text
     assert f"verified md5 {md5[TRAIN_LABELS]} from {base}/ok" in text
+    assert any(line.endswith("MB/s") and " MB, " in line for line in log)  # progress lines
 
 
 def test_a_cut_connection_is_retried_a_bounded_number_of_times(server, files):

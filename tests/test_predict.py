@@ -151,3 +151,18 @@ def test_real_digits_as_png_agree_with_the_evaluate_stage(shipped_run, tmp_path)
         got = [json.loads(line)["predicted"] for line in result.stdout.splitlines()]
         agreement = np.mean(np.array(got) == np.array(expected))
         assert agreement >= 0.98, f"{variant}: {agreement:.3f}"
+
+
+def test_report_prints_where_results_are_and_the_accuracies(tmp_path):
+    metrics = {
+        split: {"accuracy": acc, "accuracy_ci95_low": 0.9, "accuracy_ci95_high": 0.99, "n": n}
+        for split, acc, n in [("train", 0.969, 1000), ("test", 0.98, 100)]
+    }
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    result = cli("report", "--metrics", tmp_path / "metrics.json")
+    assert result.returncode == 0, result.stderr
+    assert "train accuracy 0.9690" in result.stdout and "test accuracy 0.9800" in result.stdout
+    assert f"metrics {tmp_path / 'metrics.json'}" in result.stdout
+    (tmp_path / "bad.json").write_text("[]")
+    bad = cli("report", "--metrics", tmp_path / "bad.json")
+    assert bad.returncode == 1 and "not a metrics file written by the evaluate stage" in bad.stderr

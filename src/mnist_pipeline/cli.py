@@ -25,7 +25,7 @@ def report(metrics_path: Path) -> None:
             f"(95% CI {m['accuracy_ci95_low']:.3f}-{m['accuracy_ci95_high']:.3f}, n={m['n']})"
             for split, m in metrics.items()
         ]
-    except (ValueError, KeyError, TypeError, IndexError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise PipelineError(
             f"{metrics_path}: not a metrics file written by the evaluate stage"
         ) from None
