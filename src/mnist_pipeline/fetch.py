@@ -19,6 +19,9 @@ from .errors import PipelineError
 from .idx import decompress
 
 TIMEOUT_S = 30
+# A folder or base URL tried before the params' sources, for offline machines. DATASET_SOURCE
+# is the data-set-neutral name; MNIST_SOURCE is accepted too.
+SOURCE_VARIABLES = ("DATASET_SOURCE", "MNIST_SOURCE")
 ATTEMPTS = 3  # per URL, for connections cut mid-file
 CHUNK = 1 << 16
 Log = Callable[[str], None]
@@ -50,7 +53,10 @@ def fetch_file(name: str, md5: str, sources: list[str], log: Log) -> bytes:
         log(f"  {name}: verified md5 {md5} from {source}")
         return data
     tried = "; ".join(failures) if failures else "no sources given"
-    raise PipelineError(f"fetch: no source provided a valid {name}: {tried}")
+    raise PipelineError(
+        f"fetch: no source provided a valid {name}: {tried} "
+        f"(offline? set {SOURCE_VARIABLES[0]} to a folder holding the files)"
+    )
 
 
 def _read_dir(source: str, name: str) -> bytes:
@@ -111,11 +117,6 @@ def fetch_all(expected_md5: dict[str, str], sources: list[str], out_dir: Path, l
     """Write every verified, decompressed file of `expected_md5` into `out_dir`."""
     for name, md5 in expected_md5.items():
         (Path(out_dir) / name).write_bytes(fetch_file(name, md5, sources, log))
-
-
-# A folder or base URL tried before the params' sources, for offline machines. DATASET_SOURCE
-# is the data-set-neutral name; MNIST_SOURCE is accepted too.
-SOURCE_VARIABLES = ("DATASET_SOURCE", "MNIST_SOURCE")
 
 
 def sources_with_env(sources: list[str], environ: dict[str, str]) -> list[str]:
