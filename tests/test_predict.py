@@ -116,6 +116,7 @@ def test_cli_json_text_tsv_and_errors(tmp_path, synthetic_model):
     )
 
 
+@pytest.mark.slow
 def test_the_fake_image_as_png_is_a_four(shipped_run, tmp_path):
     repo, _, _ = shipped_run
     Image.fromarray(model.fake_image()).save(tmp_path / "fake.png")
@@ -124,6 +125,7 @@ def test_the_fake_image_as_png_is_a_four(shipped_run, tmp_path):
     assert json.loads(result.stdout)["predicted"] == "four"
 
 
+@pytest.mark.slow
 def test_real_digits_as_png_agree_with_the_evaluate_stage(shipped_run, tmp_path):
     repo, _, _ = shipped_run
     images, _ = idx.read_split(
