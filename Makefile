@@ -58,7 +58,7 @@ small-data: $(VENV)/.run-installed
 	  -S train.threads=1
 
 full-scale: $(VENV)/.run-installed
-	dvc exp run -n full-scale -S prepare.n_train=60000 -S prepare.n_test=10000 \
+	dvc exp run -n full-scale -S prepare.n_train=59000 -S prepare.n_val=1000 -S prepare.n_test=10000 \
 	  -S train.epochs=3 -S train.batch_size=128 -S train.lr=0.003 -S train.optimizer=adamw \
 	  -S train.momentum=0.0 -S train.nesterov=false -S train.weight_decay=0.01 \
 	  -S train.schedule=onecycle -S train.augment_shift=0.0 -S train.augment_rotate=0.0 \

@@ -1,4 +1,5 @@
-"""Stage evaluate: accuracy and loss on both subsets, the fake image, confusion pairs."""
+"""Stage evaluate: headline metrics of the training and test subsets, the fake image, and one
+prediction per test image."""
 
 from pathlib import Path
 
@@ -12,27 +13,31 @@ def main() -> None:
     parser.add_argument("--test", type=Path, default=Path("data/prepared/test.tsv"))
     parser.add_argument("--metrics", type=Path, default=Path("metrics/metrics.json"))
     parser.add_argument("--fake", type=Path, default=Path("metrics/fake_image.json"))
-    parser.add_argument("--confusion", type=Path, default=Path("metrics/confusion.csv"))
+    parser.add_argument("--predictions", type=Path, default=Path("metrics/predictions.csv"))
     args = parser.parse_args()
 
     net, checkpoint = model.load_checkpoint(args.model)
     class_names = checkpoint["class_names"]
-    splits = {"train": tsv.read(args.train), "test": tsv.read(args.test)}
-    metrics, logits = {}, {}
-    for split, (images, labels) in splits.items():
-        logits[split] = evaluate.predict_logits(net, images)  # [n, 10]
-        metrics[split] = evaluate.split_metrics(logits[split], labels, class_names)
-        stage.log(f"evaluate: {split} accuracy {metrics[split]['accuracy']:.4f} (n={len(labels)})")
-    test_labels = splits["test"][1]
-    test_predicted = logits["test"].argmax(dim=1).numpy()  # [n]
+    train_images, train_labels = tsv.read(args.train)
+    test_images, test_labels = tsv.read(args.test)
+    train_logits = evaluate.predict_logits(net, model.to_input(train_images))  # [n, 10]
+    test_logits = evaluate.predict_logits(net, model.to_input(test_images))  # [n, 10]
+    train_metrics = evaluate.split_metrics(train_logits, train_labels)
+    # A few headline numbers: the test split's in full, the training subset's accuracy.
+    metrics = {
+        "train": {key: train_metrics[key] for key in ("accuracy", "n")},
+        "test": evaluate.split_metrics(test_logits, test_labels),
+    }
+    for split, numbers in metrics.items():
+        stage.log(f"evaluate: {split} accuracy {numbers['accuracy']:.4f} (n={numbers['n']})")
+    test_predicted = test_logits.argmax(dim=1).numpy()  # [n]
+    predictions = records.predictions_table(test_labels, test_predicted, class_names)
     fake = evaluate.fake_image_prediction(net, class_names)
     stage.log(f"evaluate: fake image predicted {fake['predicted']!r}")
 
     files.write_json_atomic(args.metrics, metrics)
     files.write_json_atomic(args.fake, fake)
-    files.write_text_atomic(
-        args.confusion, records.format_confusion(test_labels, test_predicted, class_names)
-    )
+    files.write_text_atomic(args.predictions, records.to_csv(predictions))
 
 
 if __name__ == "__main__":

@@ -1,37 +1,44 @@
-"""Stage plot: PNG images of the loss curve, the confusion matrix and misclassified digits."""
+"""Stage plot: the data of DVC's confusion and per-class plots, and PNG images of the learning
+curves, the confusion matrix and the misclassified digits."""
 
 from pathlib import Path
 
-from mnist_pipeline import datasets, files, plots, records, stage, tsv
+from mnist_pipeline import datasets, files, history, plots, records, stage, tsv
 from mnist_pipeline.params import FetchParams, load_params
 
 
 def main() -> None:
     parser = stage.parser(__doc__)
-    parser.add_argument("--log", type=Path, default=Path("metrics/train_log.tsv"))
-    parser.add_argument("--confusion", type=Path, default=Path("metrics/confusion.csv"))
+    parser.add_argument("--history", type=Path, default=Path("metrics/train"))
+    parser.add_argument("--predictions", type=Path, default=Path("metrics/predictions.csv"))
     parser.add_argument("--test", type=Path, default=Path("data/prepared/test.tsv"))
     parser.add_argument("--out", type=Path, default=Path("metrics/plots"))
     args = parser.parse_args()
     dataset = datasets.DATASETS[load_params(args.params, "fetch", FetchParams).dataset]
     class_names = list(dataset.class_names)
 
-    epochs, loss_sum = records.parse_train_log(files.read_text(args.log), str(args.log))
-    confusion = files.read_text(args.confusion)
-    actual, predicted = records.parse_confusion(confusion, class_names, str(args.confusion))
+    curves = history.read(args.history)
+    actual, predicted = records.read_predictions(args.predictions, class_names)
+    counts = records.confusion_counts(actual, predicted, len(class_names))  # [k, k]
     test_images, _ = tsv.read(args.test)
+    tables = {
+        "confusion.csv": records.confusion_table(counts, class_names),
+        "per_class.csv": records.per_class_table(counts, class_names),
+    }
     figures = {
-        "loss.png": plots.loss_curve(epochs, loss_sum),
-        "confusion.png": plots.confusion_matrix(actual, predicted, class_names),
+        "learning_curves.png": plots.learning_curves(curves),
+        "confusion.png": plots.confusion_matrix(counts, class_names),
         "misclassified.png": plots.misclassified_grid(test_images, actual, predicted, class_names),
     }
 
     def save_all(folder: Path) -> None:
+        for name, table in tables.items():
+            (folder / name).write_text(records.to_csv(table), encoding="utf-8")
         for name, figure in figures.items():
             figure.savefig(folder / name, format="png")
 
     files.replace_dir_atomic(args.out, save_all)
-    stage.log(f"plot: wrote {', '.join(str(args.out / name) for name in figures)}")
+    stage.log(f"plot: wrote {', '.join(str(args.out / name) for name in [*tables, *figures])}")
 
 
 if __name__ == "__main__":

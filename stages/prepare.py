@@ -1,4 +1,4 @@
-"""Stage prepare: train and test subsets as TSV (784 pixels then the label, one image a line)."""
+"""Stage prepare: train, validation and test subsets as TSV (784 pixels then the label a line)."""
 
 from pathlib import Path
 
@@ -13,17 +13,26 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params(args.params, "prepare", PrepareParams)
 
-    splits = {  # output name: (images file, labels file, size param)
-        "train": (datasets.TRAIN_IMAGES, datasets.TRAIN_LABELS, "n_train"),
-        "test": (datasets.TEST_IMAGES, datasets.TEST_LABELS, "n_test"),
+    # Everything is checked and converted before the first file is written.
+    images, labels = idx.read_split(
+        args.raw / datasets.TRAIN_IMAGES, args.raw / datasets.TRAIN_LABELS
+    )
+    train, val = prepare.hold_out(
+        labels, params.n_train, params.n_val, params.selection, params.seed
+    )
+    test_images, test_labels = idx.read_split(
+        args.raw / datasets.TEST_IMAGES, args.raw / datasets.TEST_LABELS
+    )
+    test = prepare.select(test_labels, params.n_test, params.selection, params.seed, "prepare.n_test")
+    encoded = {
+        "train": tsv.encode(images[train], labels[train]),
+        "val": tsv.encode(images[val], labels[val]),
+        "test": tsv.encode(test_images[test], test_labels[test]),
     }
-    encoded = {}  # everything is checked and converted before the first file is written
-    for split, (images_file, labels_file, key) in splits.items():
-        images, labels = idx.read_split(args.raw / images_file, args.raw / labels_file)
-        n = getattr(params, key)
-        chosen = prepare.select(labels, n, params.selection, params.seed, f"prepare.{key}")
-        encoded[split] = tsv.encode(images[chosen], labels[chosen])
-        stage.log(f"prepare: {split}: {n} of {len(labels)} images ({params.selection})")
+    stage.log(
+        f"prepare: train {len(train)} and val {len(val)} of {len(labels)} images, "
+        f"test {len(test)} of {len(test_labels)} ({params.selection})"
+    )
     for split, data in encoded.items():
         files.write_bytes_atomic(args.out / f"{split}.tsv", data)
         stage.log(f"prepare: wrote {args.out / f'{split}.tsv'} ({len(data) / 1e6:.1f} MB)")

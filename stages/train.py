@@ -1,31 +1,37 @@
-"""Stage train: fit the CNN on the training TSV; write the checkpoint and the per-epoch log."""
+"""Stage train: fit the CNN on the training TSV, validating on val.tsv after every epoch; write
+the checkpoint and the per-epoch history (DVCLive)."""
 
-import dataclasses
 import resource
 from pathlib import Path
 
-from mnist_pipeline import datasets, files, model, records, stage, train, tsv
-from mnist_pipeline.params import FetchParams, TrainParams, load_params
+from mnist_pipeline import datasets, files, history, model, progress, stage, train, tsv
+from mnist_pipeline.params import FetchParams, TrainParams, load_params, outcome_params
 
 
 def main() -> None:
     parser = stage.parser(__doc__)
     parser.add_argument("--train", type=Path, default=Path("data/prepared/train.tsv"))
+    parser.add_argument("--val", type=Path, default=Path("data/prepared/val.tsv"))
     parser.add_argument("--model", type=Path, default=Path("models/model.pt"))
-    parser.add_argument("--log", type=Path, default=Path("metrics/train_log.tsv"))
+    parser.add_argument("--history", type=Path, default=Path("metrics/train"))
     args = parser.parse_args()
     params = load_params(args.params, "train", TrainParams)
     dataset = datasets.DATASETS[load_params(args.params, "fetch", FetchParams).dataset]
 
     images, labels = tsv.read(args.train)
-    stage.log(f"train: {len(labels)} images, {params}")
-    net, history = train.train(images, labels, params, log=stage.log)
+    val_images, val_labels = tsv.read(args.val)
+    stage.log(f"train: {len(labels)} images, validating on {len(val_labels)}, {params}")
+    display = progress.EpochProgress(params.epochs, params.log_every, stage.log, progress.terminal())
+    with history.live_log(args.history) as live:
+        net = train.train(
+            images, labels, val_images, val_labels, params, display,
+            on_epoch=lambda metrics: history.log_epoch(live, metrics),
+        )  # fmt: skip
     # Written only after training finished: a diverged or interrupted run leaves no model.
-    checkpoint = model.checkpoint_bytes(net, dataclasses.asdict(params), list(dataset.class_names))
+    checkpoint = model.checkpoint_bytes(net, outcome_params(params), list(dataset.class_names))
     files.write_bytes_atomic(args.model, checkpoint)
-    files.write_text_atomic(args.log, records.format_train_log(history))
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
-    stage.log(f"train: wrote {args.model} and {args.log}; peak memory {peak_gb:.2f} GiB")
+    stage.log(f"train: wrote {args.model} and {args.history}/; peak memory {peak_gb:.2f} GiB")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from helpers import (
 # Small, fast settings for pipelines on the synthetic data of helpers.write_idx_set.
 SMALL_RUN = {
     "prepare.n_train": 200,
+    "prepare.n_val": 50,
     "prepare.n_test": 50,
     "train.epochs": 2,
     "train.lr": 0.05,

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 REAL_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 BIN = Path(sys.executable).parent  # the venv's bin: dvc, and the python dvc.yaml calls
 PROJECT_FILES = [
-    "dvc.yaml", "params.yaml", ".dvcignore", ".dvc/config", ".dvc/.gitignore",
+    "dvc.yaml", "params.yaml", ".dvcignore", ".dvc/config", ".dvc/.gitignore", ".dvc/plots",
     "stages", "src", "data/.gitignore", "data/prepared/.gitignore", "models/.gitignore",
 ]  # fmt: skip
 
@@ -35,6 +35,19 @@ def synthetic_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         row, col = 1 + 9 * (c // 4), 1 + 7 * (c % 4)
         images[i, row : row + 6, col : col + 6] = rng.integers(180, 256, size=(6, 6))
     return images, labels
+
+
+def fit(images, labels, params, val=None, log=lambda line: None):
+    """Train quietly with a validation set (by default 50 synthetic images); return the model
+    and the list of per-epoch metrics."""
+    from mnist_pipeline.progress import EpochProgress
+    from mnist_pipeline.train import train
+
+    history = []
+    progress = EpochProgress(params.epochs, params.log_every, log, bar_stream=None)
+    val = synthetic_split(50, seed=7) if val is None else val
+    model = train(images, labels, *val, params, progress, on_epoch=history.append)
+    return model, history
 
 
 def write_idx_set(folder: Path, n_train: int = 300, n_test: int = 60, gz: bool = True) -> dict:

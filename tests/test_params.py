@@ -28,7 +28,8 @@ def test_shipped_defaults_are_the_reference_recipe():
     train = load_params(ROOT / "params.yaml", "train", TrainParams)
     prepare = load_params(ROOT / "params.yaml", "prepare", PrepareParams)
     assert (train.epochs, train.batch_size, train.lr) == (50, 10, 0.005)
-    assert (prepare.n_train, prepare.n_test, prepare.selection) == (1000, 100, "first")
+    assert (prepare.n_train, prepare.n_val, prepare.n_test) == (1000, 1000, 100)
+    assert prepare.selection == "first"
 
 
 def test_an_integer_is_accepted_as_a_float():
@@ -70,7 +71,7 @@ def test_missing_key_and_bad_choice():
     del values["seed"]
     with pytest.raises(PipelineError, match="train.seed: missing"):
         parse_section(TrainParams, "train", values)
-    bad = {"n_train": 10, "n_test": 10, "selection": "best", "seed": 0}
+    bad = {"n_train": 10, "n_val": 10, "n_test": 10, "selection": "best", "seed": 0}
     with pytest.raises(PipelineError, match="prepare.selection: expected one of 'first'"):
         parse_section(PrepareParams, "prepare", bad)
     with pytest.raises(

@@ -19,7 +19,8 @@ const views = [...document.querySelectorAll('canvas.marks')].map(c => {
     const pixels = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
     let drawn = 0;
     for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) drawn++;
-    return {width: c.width, height: c.height, drawn: drawn};
+    const chart = c.closest('[id]');
+    return {id: chart ? chart.id : null, width: c.width, height: c.height, drawn: drawn};
 });
 const images = [...document.querySelectorAll('img')].map(i => ({
     src: i.getAttribute('src'), complete: i.complete, width: i.naturalWidth}));
@@ -58,7 +59,7 @@ def render(browser, page, screenshot):
 
     browser.get(page.as_uri())
     WebDriverWait(browser, 30).until(
-        lambda d: d.execute_script("return document.querySelectorAll('canvas.marks').length") >= 2
+        lambda d: d.execute_script("return document.querySelectorAll('canvas.marks').length") >= 4
     )
     WebDriverWait(browser, 10).until(
         lambda d: d.execute_script("return [...document.images].every(i => i.complete)")
@@ -84,11 +85,13 @@ def test_plots_render_offline_in_chromium(pipeline_repo, tmp_path, browser):
         run([*command, "--html-template", str(TEMPLATE), "-o", str(out)], repo, env)
         html = (out / "index.html").read_text()
         assert "<script src=" not in html  # nothing loaded from elsewhere
-        assert "Training loss" in html and "Test confusion matrix" in html
+        # The accuracy chart draws validation against training accuracy.
+        assert "val/accuracy.tsv" in html and "train/accuracy.tsv" in html
 
         page = render(browser, out / "index.html", f"plots-{name}.png")
         assert page["errors"] == []
-        assert len(page["views"]) == 2  # the loss curve and the confusion matrix
+        charts = ["Loss", "Accuracy", "Test_confusion_matrix", "Test_accuracy_per_class"]
+        assert [view["id"] for view in page["views"]] == charts
         for view in page["views"]:
             assert view["width"] > 100 and view["height"] > 100
             assert view["drawn"] > 2000, view  # axes, marks and labels were drawn

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import REAL_MNIST, synthetic_split, tool_env
+from helpers import REAL_MNIST, fit, synthetic_split, tool_env
 from mnist_pipeline import evaluate, idx, model, predict, tsv
+from mnist_pipeline.model import to_input
 from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.params import TrainParams
-from mnist_pipeline.train import train
 
 NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
@@ -68,7 +68,7 @@ def test_transparent_png_is_read_as_ink_on_white(tmp_path):
 @pytest.fixture(scope="module")
 def synthetic_model(tmp_path_factory):
     images, labels = synthetic_split(200, seed=0)
-    net, _ = train(images, labels, TrainParams(epochs=3, lr=0.05), log=lambda _: None)
+    net, _ = fit(images, labels, TrainParams(epochs=3, lr=0.05))
     path = tmp_path_factory.mktemp("model") / "model.pt"
     path.write_bytes(model.checkpoint_bytes(net, {}, NAMES))
     return path
@@ -133,7 +133,7 @@ def test_real_digits_as_png_agree_with_the_evaluate_stage(shipped_run, tmp_path)
     )
     images = images[:300]
     net, _ = model.load_checkpoint(repo / "models/model.pt")
-    expected = [NAMES[i] for i in evaluate.predict_logits(net, images).argmax(dim=1).numpy()]
+    expected = [NAMES[i] for i in evaluate.predict_logits(net, to_input(images)).argmax(dim=1).numpy()]
 
     variants = {"white-on-black": lambda x: x, "black-on-white": lambda x: 255 - x}
 

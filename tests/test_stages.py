@@ -39,22 +39,28 @@ def test_all_stages_in_order_write_their_outputs(repo):
         "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
         "train-images-idx3-ubyte", "train-labels-idx1-ubyte",
     ]  # fmt: skip
-    assert (repo / "data/prepared/train.tsv").read_bytes().count(b"\n") == 200
-    assert (repo / "data/prepared/test.tsv").read_bytes().count(b"\n") == 50
+    prepared = repo / "data/prepared"
+    lines = {s: (prepared / f"{s}.tsv").read_bytes().count(b"\n") for s in ("train", "val", "test")}
+    assert lines == {"train": 200, "val": 50, "test": 50}
     metrics = json.loads((repo / "metrics/metrics.json").read_text())
     assert metrics["train"]["n"] == 200 and metrics["test"]["n"] == 50
     assert set(metrics["test"]) >= {"accuracy", "loss", "n"}
     fake = json.loads((repo / "metrics/fake_image.json").read_text())
     assert fake["predicted"] in fake["probabilities"] and len(fake["probabilities"]) == 10
-    assert (repo / "metrics/confusion.csv").read_text().count("\n") == 51
+    predictions = (repo / "metrics/predictions.csv").read_text().splitlines()
+    assert predictions[0] == "line,actual,predicted" and predictions[1].startswith("1,")
+    assert len(predictions) == 51
     assert sorted(p.name for p in (repo / "metrics/plots").iterdir()) == [
-        "confusion.png",
-        "loss.png",
-        "misclassified.png",
-    ]
-    assert (repo / "metrics/train_log.tsv").read_text().splitlines()[
-        0
-    ] == "epoch\tloss_sum\tloss_mean"
+        "confusion.csv", "confusion.png", "learning_curves.png", "misclassified.png",
+        "per_class.csv",
+    ]  # fmt: skip
+    assert (repo / "metrics/plots/confusion.csv").read_text().count("\n") == 1 + 10 * 10
+    live = json.loads((repo / "metrics/train/metrics.json").read_text())
+    assert live["step"] == 2 and set(live["val"]) == {"loss", "accuracy"}
+    live_dir = repo / "metrics/train"
+    curves = sorted(str(p.relative_to(live_dir)) for p in live_dir.glob("plots/**/*.tsv"))
+    expected = [f"plots/metrics/{s}/{q}.tsv" for s in ("train", "val") for q in ("accuracy", "loss")]
+    assert curves == expected
 
 
 def test_no_reachable_source_keeps_the_previous_data(repo, tmp_path):
@@ -89,17 +95,17 @@ def test_bad_params_name_the_key(repo, change, message):
         assert stage(name, repo).returncode == 0
     update_params(repo, change)
     assert_user_error(stage("train", repo), message)
-    assert not (repo / "models/model.pt").exists() and not (repo / "metrics/train_log.tsv").exists()
+    assert not (repo / "models/model.pt").exists() and not (repo / "metrics/train").exists()
 
 
-def test_n_train_above_the_split_writes_nothing(repo):
+def test_n_train_and_n_val_above_the_split_write_nothing(repo):
     assert stage("fetch", repo).returncode == 0
-    update_params(repo, {"prepare.n_train": 301})
+    update_params(repo, {"prepare.n_train": 251})  # and n_val 50: one more than the 300 images
     assert_user_error(
-        stage("prepare", repo), "params: prepare.n_train: 301 requested, but the split holds 300"
+        stage("prepare", repo),
+        "params: prepare.n_train + prepare.n_val: 251 + 50 = 301, but the training split holds 300",
     )
-    assert not (repo / "data/prepared/train.tsv").exists()
-    assert not (repo / "data/prepared/test.tsv").exists()
+    assert not list((repo / "data/prepared").glob("*.tsv"))
 
 
 def test_a_diverging_run_writes_no_model(repo):
@@ -107,7 +113,7 @@ def test_a_diverging_run_writes_no_model(repo):
         assert stage(name, repo).returncode == 0
     update_params(repo, {"train.lr": 1e6, "train.epochs": 3})
     assert_user_error(stage("train", repo), "train: diverged at epoch")
-    assert not (repo / "models/model.pt").exists()
+    assert not (repo / "models/model.pt").exists() and not (repo / "metrics/train").exists()
 
 
 def test_a_corrupt_prepared_file_is_reported_with_its_line(repo):
@@ -137,6 +143,7 @@ def test_prepare_is_byte_identical_on_a_rerun(repo, selection):
     outputs = []
     for _ in range(2):
         assert stage("prepare", repo).returncode == 0
-        outputs.append([(repo / f"data/prepared/{s}.tsv").read_bytes() for s in ("train", "test")])
+        splits = ("train", "val", "test")
+        outputs.append([(repo / f"data/prepared/{s}.tsv").read_bytes() for s in splits])
     assert outputs[0] == outputs[1]
-    assert outputs[0][0].count(b"\n") == 100 and outputs[0][1].count(b"\n") == 30
+    assert [data.count(b"\n") for data in outputs[0]] == [100, 50, 30]

@@ -1,35 +1,70 @@
+import re
+
 import numpy as np
 import pytest
 import torch
 
-from helpers import synthetic_split
-from mnist_pipeline import evaluate, records
+from helpers import fit, synthetic_split
+from mnist_pipeline import evaluate
 from mnist_pipeline.errors import PipelineError
-from mnist_pipeline.model import checkpoint_bytes
+from mnist_pipeline.model import checkpoint_bytes, to_input
 from mnist_pipeline.params import TrainParams
-from mnist_pipeline.train import train
 
 NAMES = [str(i) for i in range(10)]
 QUICK = TrainParams(epochs=3, batch_size=10, lr=0.05, log_every=1)
+VAL = synthetic_split(50, seed=7)  # helpers.fit's validation set
 
 
 def _train_bytes(images, labels, params):
-    model, history = train(images, labels, params, log=lambda _: None)
-    return checkpoint_bytes(model, {}, NAMES), records.format_train_log(history), model
+    model, history = fit(images, labels, params)
+    return checkpoint_bytes(model, {}, NAMES), history, model
 
 
 def test_training_learns_the_synthetic_classes():
     images, labels = synthetic_split(200, seed=0)
     test_images, test_labels = synthetic_split(100, seed=1)
-    model, history = train(images, labels, QUICK, log=lambda _: None)
+    model, history = fit(images, labels, QUICK)
     assert [h.epoch for h in history] == [1, 2, 3]
     assert history[-1].loss_sum < history[0].loss_sum
     # 20 batches of 10: the summed batch losses are 20 times their mean
-    assert history[0].loss_sum == pytest.approx(20 * history[0].loss_mean, rel=1e-6)
+    assert history[0].loss_sum == pytest.approx(20 * history[0].train_loss, rel=1e-6)
+    assert history[-1].val_accuracy > history[0].val_accuracy
+    assert history[-1].val_loss < history[0].val_loss
     metrics = evaluate.split_metrics(
-        evaluate.predict_logits(model, test_images), test_labels, NAMES
+        evaluate.predict_logits(model, to_input(test_images)), test_labels
     )
     assert metrics["accuracy"] > 0.5  # chance is 0.1
+
+
+def test_validation_metrics_are_those_of_the_model_after_each_epoch():
+    images, labels = synthetic_split(100, seed=0)
+    params = TrainParams(epochs=1, batch_size=10, lr=0.05)
+    model, history = fit(images, labels, params)
+    loss, accuracy = evaluate.loss_and_accuracy(
+        evaluate.predict_logits(model, to_input(VAL[0])), torch.from_numpy(VAL[1].astype(np.int64))
+    )
+    assert (history[0].val_loss, history[0].val_accuracy) == (loss, accuracy)
+    assert 0 <= history[0].train_accuracy <= 1
+
+
+def test_validation_does_not_change_training():
+    """Validating draws no random numbers and trains nothing: another validation set gives
+    the same model and the same training losses."""
+    images, labels = synthetic_split(100, seed=0)
+    first = _train_bytes(images, labels, QUICK)
+    model, history = fit(images, labels, QUICK, val=synthetic_split(20, seed=9))
+    assert checkpoint_bytes(model, {}, NAMES) == first[0]
+    assert [h.train_loss for h in history] == [h.train_loss for h in first[1]]
+
+
+def test_log_lines_only_for_logged_epochs():
+    images, labels = synthetic_split(50, seed=0)
+    lines = []
+    fit(images, labels, TrainParams(epochs=7, lr=0.05, log_every=3), log=lines.append)
+    epochs = [line.split()[1] for line in lines if line.startswith("epoch")]
+    assert epochs == ["1/7", "3/7", "6/7", "7/7"]
+    assert all("val acc" in line for line in lines if line.startswith("epoch"))
+    assert lines[-1].startswith("train: 7 epochs in") and "validation" in lines[-1]
 
 
 def test_same_params_give_byte_identical_model_and_log():
@@ -44,7 +79,7 @@ def test_same_params_give_byte_identical_model_and_log():
 def test_diverging_training_stops_naming_the_epoch():
     images, labels = synthetic_split(50, seed=0)
     with pytest.raises(PipelineError, match=r"train: diverged at epoch \d+: loss (nan|inf)"):
-        train(images, labels, TrainParams(epochs=5, lr=1e6), log=lambda _: None)
+        fit(images, labels, TrainParams(epochs=5, lr=1e6))
 
 
 def test_wilson_interval_matches_known_values():
@@ -56,23 +91,10 @@ def test_wilson_interval_matches_known_values():
 def test_split_metrics_counts_and_loss():
     logits = torch.tensor([[5.0, 0.0], [0.0, 5.0], [5.0, 0.0]])
     labels = np.array([0, 1, 1])
-    metrics = evaluate.split_metrics(logits, labels, ["a", "b"])
+    metrics = evaluate.split_metrics(logits, labels)
     assert metrics["accuracy"] == pytest.approx(2 / 3, abs=1e-6) and metrics["n"] == 3
-    assert metrics["per_class_accuracy"] == {"a": 1.0, "b": 0.5}
     expected_loss = torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1, 1]))
     assert metrics["loss"] == pytest.approx(float(expected_loss), abs=1e-6)
-
-
-def test_records_round_trip():
-    history = [records.EpochLog(1, 230.5, 2.305), records.EpochLog(2, 100.25, 1.0025)]
-    epochs, losses = records.parse_train_log(records.format_train_log(history), "log")
-    assert list(epochs) == [1, 2] and list(losses) == [230.5, 100.25]
-    text = records.format_confusion(np.array([0, 1]), np.array([1, 1]), ["a", "b"])
-    assert text == "actual,predicted\na,b\nb,b\n"
-    actual, predicted = records.parse_confusion(text, ["a", "b"], "c.csv")
-    assert list(actual) == [0, 1] and list(predicted) == [1, 1]
-    with pytest.raises(PipelineError, match="c.csv: unexpected entry 'x': expected pairs of a, b"):
-        records.parse_confusion("actual,predicted\nx,a\n", ["a", "b"], "c.csv")
 
 
 def test_better_recipes_train_reproducibly():
@@ -108,3 +130,20 @@ def test_cuda_is_refused_clearly_without_a_gpu():
         assert pick_device("auto").type == "cpu"
         with pytest.raises(PipelineError, match="train.device: 'cuda' requested, but no CUDA"):
             pick_device("cuda")
+
+
+def test_on_a_terminal_a_bar_per_epoch_shows_loss_and_validation_accuracy():
+    import io
+
+    from mnist_pipeline.progress import EpochProgress
+    from mnist_pipeline.train import train
+
+    images, labels = synthetic_split(50, seed=0)
+    screen, lines = io.StringIO(), []
+    params = TrainParams(epochs=3, lr=0.05, log_every=2)
+    train(images, labels, *VAL, params, EpochProgress(3, 2, lines.append, screen))
+    shown = screen.getvalue()
+    assert all(f"epoch {e}/3:   0%|" in shown and "/5 [" in shown for e in (1, 2, 3))  # bars
+    logged = re.findall(r"epoch +(\d+/3)  loss ", shown)
+    assert logged == ["1/3", "2/3", "3/3"]  # the logged epochs' lines, above the bar
+    assert [line for line in lines if line.startswith("epoch")] == []  # not twice

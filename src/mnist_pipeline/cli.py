@@ -20,11 +20,14 @@ def report(metrics_path: Path) -> None:
     """Print where a run's results are and its accuracies."""
     try:
         metrics = json.loads(files.read_text(metrics_path))
-        lines = [
-            f"{split:>5} accuracy {m['accuracy']:.4f}  "
-            f"(95% CI {m['accuracy_ci95_low']:.3f}-{m['accuracy_ci95_high']:.3f}, n={m['n']})"
-            for split, m in metrics.items()
-        ]
+        lines = []
+        for split, m in metrics.items():
+            interval = (
+                f"95% CI {m['accuracy_ci95_low']:.3f}-{m['accuracy_ci95_high']:.3f}, "
+                if "accuracy_ci95_low" in m
+                else ""
+            )
+            lines.append(f"{split:>5} accuracy {m['accuracy']:.4f}  ({interval}n={m['n']})")
     except (ValueError, KeyError, TypeError, AttributeError):
         raise PipelineError(
             f"{metrics_path}: not a metrics file written by the evaluate stage"

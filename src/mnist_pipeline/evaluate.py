@@ -1,4 +1,4 @@
-"""Evaluation: accuracy with a confidence interval, loss, per-class accuracy, the fake image."""
+"""Evaluation: logits in eval mode, accuracy with a confidence interval, loss, the fake image."""
 
 from __future__ import annotations
 
@@ -14,11 +14,13 @@ Z_95 = 1.959964  # two-sided 95 % normal quantile
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, images: np.ndarray, batch_size: int = 1000) -> torch.Tensor:
-    """images [n, 28, 28] uint8 -> logits [n, 10], in eval mode (no dropout)."""
+def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """x [n, 1, 28, 28] (to_input's scale) -> logits [n, 10], in eval mode (no dropout).
+
+    The model is left in eval mode; training switches it back."""
     model.eval()
-    parts = [model(to_input(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
-    return torch.cat(parts) if parts else torch.empty(0, 10)
+    parts = [model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+    return torch.cat(parts) if parts else torch.empty(0, 10, device=x.device)
 
 
 def wilson_interval(correct: int, n: int) -> tuple[float, float]:
@@ -30,31 +32,30 @@ def wilson_interval(correct: int, n: int) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def split_metrics(logits: torch.Tensor, labels: np.ndarray, class_names: list[str]) -> dict:
-    """Accuracy (a fraction), its 95 % interval, mean cross-entropy and per-class accuracy."""
-    targets = torch.from_numpy(labels.astype(np.int64))
-    predicted = logits.argmax(dim=1).numpy()
-    correct = predicted == labels
-    low, high = wilson_interval(int(correct.sum()), len(labels))
-    per_class = {
-        name: round(float(correct[labels == c].mean()), 6)
-        for c, name in enumerate(class_names)
-        if np.any(labels == c)
-    }
+def loss_and_accuracy(logits: torch.Tensor, targets: torch.Tensor) -> tuple[float, float]:
+    """logits [n, 10], targets [n] int64 -> (mean cross-entropy, accuracy as a fraction)."""
+    loss = nn.functional.cross_entropy(logits, targets)
+    return float(loss), float((logits.argmax(dim=1) == targets).float().mean())
+
+
+def split_metrics(logits: torch.Tensor, labels: np.ndarray) -> dict:
+    """A few headline numbers: accuracy (a fraction), its 95 % interval, mean loss, count."""
+    loss, accuracy = loss_and_accuracy(logits, torch.from_numpy(labels.astype(np.int64)))
+    correct = int((logits.argmax(dim=1).numpy() == labels).sum())
+    low, high = wilson_interval(correct, len(labels))
     return {
-        "accuracy": round(float(correct.mean()), 6),
+        "accuracy": round(accuracy, 6),
         # Two scalars rather than a list: DVC's metrics tables show only scalars.
         "accuracy_ci95_low": round(low, 6),
         "accuracy_ci95_high": round(high, 6),
-        "loss": round(float(nn.functional.cross_entropy(logits, targets)), 6),
+        "loss": round(loss, 6),
         "n": len(labels),
-        "per_class_accuracy": per_class,
     }
 
 
 def fake_image_prediction(model: nn.Module, class_names: list[str]) -> dict:
     """The class the model gives the design's hand-drawn digit, with all ten probabilities."""
-    probabilities = torch.softmax(predict_logits(model, fake_image()[None]), dim=1)[0]
+    probabilities = torch.softmax(predict_logits(model, to_input(fake_image()[None])), dim=1)[0]
     return {
         "predicted": class_names[int(probabilities.argmax())],
         "probabilities": {name: round(float(p), 6) for name, p in zip(class_names, probabilities)},

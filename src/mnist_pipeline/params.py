@@ -40,12 +40,14 @@ class FetchParams:
 @dataclass(frozen=True)
 class PrepareParams:
     n_train: int = 1000
+    n_val: int = 1000  # held out from the end of the training split, never trained on
     n_test: int = 100
     selection: Literal["first", "random", "stratified"] = "first"
     seed: int = 0
 
     def __post_init__(self) -> None:
         _require(self.n_train >= 1, "prepare.n_train", "an integer >= 1")
+        _require(self.n_val >= 1, "prepare.n_val", "an integer >= 1")
         _require(self.n_test >= 1, "prepare.n_test", "an integer >= 1")
 
 
@@ -64,7 +66,9 @@ class TrainParams:
     schedule: Literal["constant", "onecycle"] = "constant"
     augment_shift: float = 0.0  # random shift of up to this many pixels
     augment_rotate: float = 0.0  # random rotation of up to this many degrees
-    log_every: int = 5
+    # Print-only: it cannot change an output, so it is neither a dependency of the train stage
+    # in dvc.yaml nor recorded in the checkpoint (see outcome_params).
+    log_every: int = field(default=5, metadata={"print_only": True})
     threads: int = 1
     device: Literal["auto", "cpu", "cuda"] = "cpu"
 
@@ -85,6 +89,17 @@ class TrainParams:
         )
         _require(self.log_every >= 1, "train.log_every", "an integer >= 1")
         _require(self.threads >= 1, "train.threads", "an integer >= 1")
+
+
+def print_only_keys(cls: type) -> set[str]:
+    """The fields of a params class that only change what is printed."""
+    return {f.name for f in dataclasses.fields(cls) if f.metadata.get("print_only")}
+
+
+def outcome_params(params) -> dict:
+    """The params that can change a stage's outputs (all but the print-only ones), as a dict."""
+    skip = print_only_keys(type(params))
+    return {k: v for k, v in dataclasses.asdict(params).items() if k not in skip}
 
 
 def _describe(tp: object) -> str:

@@ -16,6 +16,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .errors import PipelineError
 from .evaluate import predict_logits
+from .model import to_input
 
 DIGIT_BOX = 20  # MNIST's digits fit a 20x20 box...
 SIDE = 28  # ...centred by mass in 28x28
@@ -74,7 +75,7 @@ def to_mnist(gray: np.ndarray, name: str) -> np.ndarray:
 
 def classify(model: torch.nn.Module, images: np.ndarray, class_names: list[str]) -> list[dict]:
     """images [n, 28, 28] uint8 -> for each, the predicted class and all ten probabilities."""
-    probabilities = torch.softmax(predict_logits(model, images), dim=1)  # [n, 10]
+    probabilities = torch.softmax(predict_logits(model, to_input(images)), dim=1)  # [n, 10]
     return [
         {
             "predicted": class_names[int(p.argmax())],

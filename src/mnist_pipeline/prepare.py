@@ -9,6 +9,24 @@ from .errors import PipelineError
 NUM_CLASSES = 10
 
 
+def hold_out(
+    labels: np.ndarray, n_train: int, n_val: int, selection: str, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (training subset [n_train], validation set [n_val]) into the training split.
+
+    The validation set is the split's last n_val images, the same whatever the selection; the
+    training subset is chosen from the images before them, so the two never overlap.
+    """
+    if n_train + n_val > len(labels):
+        raise PipelineError(
+            f"params: prepare.n_train + prepare.n_val: {n_train} + {n_val} = {n_train + n_val}, "
+            f"but the training split holds {len(labels)}"
+        )
+    rest = len(labels) - n_val
+    chosen = select(labels[:rest], n_train, selection, seed, "prepare.n_train")
+    return chosen, np.arange(rest, len(labels))
+
+
 def select(labels: np.ndarray, n: int, selection: str, seed: int, key: str) -> np.ndarray:
     """Indices [n] into a split with `labels`, in ascending order so files keep the split's order.
 

@@ -1,51 +1,82 @@
-"""The small text records that stages hand to each other: the training log, confusion pairs."""
+"""The record tables that stages hand to each other, written and read with pandas.
+
+predictions.csv   one row per test image: its line in test.tsv (from 1), actual, predicted
+confusion.csv     every (actual, predicted) pair of classes with its count, zeros included,
+                  in class order: DVC's Vega matrix then shows all classes in their order
+per_class.csv     accuracy per class, in class order
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from .errors import PipelineError
 
 
-@dataclass(frozen=True)
-class EpochLog:
-    epoch: int
-    loss_sum: float  # sum of the batch-mean losses, as the reference tutorial prints it
-    loss_mean: float  # mean loss per image
-
-
-def format_train_log(history: list[EpochLog]) -> str:
-    """The per-epoch log as TSV with a header, for DVC's plots."""
-    rows = ["epoch\tloss_sum\tloss_mean"]
-    rows += [f"{h.epoch}\t{h.loss_sum:.6f}\t{h.loss_mean:.6f}" for h in history]
-    return "\n".join(rows) + "\n"
-
-
-def parse_train_log(text: str, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """format_train_log's text -> epochs [n], summed losses [n]."""
-    rows = [line.split("\t") for line in text.splitlines()[1:] if line]
+def read_table(path: Path, columns: dict[str, str], sep: str = ",") -> pd.DataFrame:
+    """A table with exactly `columns` (name: dtype), or a PipelineError naming the file."""
+    expected = ", ".join(columns)
     try:
-        return np.array([int(r[0]) for r in rows]), np.array([float(r[1]) for r in rows])
-    except (ValueError, IndexError):
-        raise PipelineError(f"{name}: not a training log written by the train stage") from None
+        table = pd.read_csv(path, sep=sep, dtype=columns)
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: not found") from None
+    except OSError as exc:
+        raise PipelineError(f"{path}: cannot read ({exc.strerror})") from None
+    except (ValueError, TypeError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        raise PipelineError(f"{path}: malformed, expected columns {expected}") from None
+    if list(table.columns) != list(columns) or table.isna().any().any():
+        raise PipelineError(f"{path}: malformed, expected columns {expected} and no gaps")
+    return table
 
 
-def format_confusion(labels: np.ndarray, predicted: np.ndarray, class_names: list[str]) -> str:
-    """One (actual, predicted) row per test image, in file order, for DVC's confusion template."""
-    rows = ["actual,predicted"]
-    rows += [f"{class_names[a]},{class_names[p]}" for a, p in zip(labels, predicted)]
-    return "\n".join(rows) + "\n"
+def to_csv(table: pd.DataFrame) -> str:
+    return table.to_csv(index=False, lineterminator="\n", float_format="%.6g")
 
 
-def parse_confusion(text: str, class_names: list[str], name: str) -> tuple[np.ndarray, np.ndarray]:
-    """format_confusion's text -> actual [n], predicted [n] class indices."""
-    index = {class_name: i for i, class_name in enumerate(class_names)}
-    pairs = [line.split(",") for line in text.splitlines()[1:] if line]
-    try:
-        return np.array([index[a] for a, _ in pairs]), np.array([index[p] for _, p in pairs])
-    except (KeyError, ValueError) as exc:
+def predictions_table(actual: np.ndarray, predicted: np.ndarray, class_names: list[str]):
+    """actual, predicted: [n] class indices of the test images, in file order."""
+    names = np.array(class_names, dtype=object)
+    return pd.DataFrame(
+        {"line": np.arange(1, len(actual) + 1), "actual": names[actual], "predicted": names[predicted]}
+    )
+
+
+def read_predictions(path: Path, class_names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """predictions.csv -> actual [n], predicted [n] class indices, in test.tsv's line order."""
+    table = read_table(path, {"line": "int64", "actual": "str", "predicted": "str"})
+    if not np.array_equal(table["line"], np.arange(1, len(table) + 1)):
+        raise PipelineError(f"{path}: lines must count 1, 2, 3, ... in order")
+    index = {name: i for i, name in enumerate(class_names)}
+    unknown = sorted(set(table["actual"]).union(table["predicted"]) - index.keys())
+    if unknown:
         raise PipelineError(
-            f"{name}: unexpected entry {exc}: expected pairs of {', '.join(class_names)}"
-        ) from None
+            f"{path}: unknown class {unknown[0]!r}, expected one of {', '.join(class_names)}"
+        )
+    return table["actual"].map(index).to_numpy(), table["predicted"].map(index).to_numpy()
+
+
+def confusion_counts(actual: np.ndarray, predicted: np.ndarray, k: int) -> np.ndarray:
+    """[k, k] counts: row = actual class, column = predicted class."""
+    counts = np.zeros((k, k), dtype=np.int64)
+    np.add.at(counts, (actual, predicted), 1)
+    return counts
+
+
+def confusion_table(counts: np.ndarray, class_names: list[str]) -> pd.DataFrame:
+    k = len(class_names)
+    return pd.DataFrame(
+        {
+            "actual": np.repeat(class_names, k),
+            "predicted": np.tile(class_names, k),
+            "count": counts.reshape(-1),
+        }
+    )
+
+
+def per_class_table(counts: np.ndarray, class_names: list[str]) -> pd.DataFrame:
+    totals = counts.sum(axis=1)
+    accuracy = np.divide(np.diag(counts), totals, out=np.zeros(len(totals)), where=totals > 0)
+    return pd.DataFrame({"class": class_names, "accuracy": accuracy.round(6), "images": totals})
