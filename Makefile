@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # dvc.yaml's commands call `python`: the venv's must come first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: repro test venv clean-venv plots-offline reference-10k small-data full-scale
+.PHONY: repro test venv clean-venv compare plots-offline reference-10k small-data full-scale
 
 repro: $(VENV)/.run-installed
 	dvc repro
@@ -16,6 +16,11 @@ test: $(VENV)/.test-installed build/plots-template.html
 	python -m pytest
 
 venv: $(VENV)/.run-installed
+
+# The experiments and the workspace side by side: only the params that differ, validation
+# and test accuracy, test loss (`dvc exp show` has every column, about 90).
+compare: $(VENV)/.run-installed
+	mnist-pipeline compare
 
 $(VENV)/.run-installed: requirements/run.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -1,6 +1,7 @@
 """What users do with DVC beyond `dvc repro`: experiments, queues, remotes, artifacts."""
 
 import json
+import re
 import socket
 import subprocess
 import time
@@ -9,6 +10,7 @@ import pytest
 import yaml
 
 from helpers import BIN, run
+from mnist_pipeline import compare
 
 pytestmark = pytest.mark.slow
 
@@ -19,52 +21,75 @@ def commit(repo, env, message):
 
 
 def experiments(repo, env):
-    """{experiment name: (train.lr, test accuracy)} from `dvc exp show --json`."""
+    """{experiment name: revision data} from `dvc exp show --json`."""
     shown = json.loads(run(["dvc", "exp", "show", "--json"], repo, env).stdout)
-    found = {}
-    for baseline in shown:
-        for exp in baseline.get("experiments") or []:
-            for revision in exp["revs"]:
-                data = revision["data"]
-                lr = data["params"]["params.yaml"]["data"]["train"]["lr"]
-                accuracy = data["metrics"]["metrics/metrics.json"]["data"]["test"]["accuracy"]
-                found[revision.get("name") or exp.get("name")] = (lr, accuracy)
-    return found
+    return {name: data for name, data in compare.rows(shown) if name not in ("workspace", "main")}
 
 
-def test_experiments_run_queue_show_and_apply(pipeline_repo):
+def result(data):
+    """What must be byte-identical between two runs of one experiment: the outputs' hashes
+    (model, DVCLive history, plots, predictions) and the metrics."""
+    return {path: out["hash"] for path, out in data["outs"].items()}, data["metrics"]
+
+
+def wait_for_queue(repo, env, timeout=600):
+    """Poll `dvc queue status` until nothing is queued or running; return the most
+    experiments seen running at once and the last status."""
+    most, deadline = 0, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = run(["dvc", "queue", "status"], repo, env).stdout
+        most = max(most, sum(" Running" in line for line in status.splitlines()))
+        if "Queued" not in status and "Running" not in status:
+            return most, status
+        time.sleep(0.5)
+    run(["dvc", "queue", "stop", "--kill"], repo, env, check=False)
+    raise AssertionError(f"queue still busy after {timeout} s:\n{status}")
+
+
+def test_a_queue_runs_two_at_a_time_with_results_identical_to_runs_alone(pipeline_repo):
     repo, env = pipeline_repo
     run(["dvc", "repro"], repo, env)
     commit(repo, env, "baseline")
+    # Every key the sweep changes is set in each: `-S` applies on top of the workspace's
+    # params.yaml, which after a run in the workspace holds that run's values.
+    sweep = {
+        "lr-0.01": ["-S", "train.lr=0.01", "-S", "train.epochs=2"],
+        "lr-0.02": ["-S", "train.lr=0.02", "-S", "train.epochs=2"],
+        "epochs-3": ["-S", "train.lr=0.05", "-S", "train.epochs=3"],
+    }
+    for name, settings in sweep.items():
+        run(["dvc", "exp", "run", "--queue", "-n", f"q-{name}", *settings], repo, env)
+    # `dvc queue start` may stay in the foreground until the queue is done: watch beside it.
+    starting = subprocess.Popen(
+        ["dvc", "queue", "start", "-j", "2"], cwd=repo, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    most_running, status = wait_for_queue(repo, env)
+    assert starting.wait(timeout=120) == 0
+    assert status.count("Success") == 3, status
+    assert most_running == 2, status
 
-    run(["dvc", "exp", "run", "-n", "lr-0.01", "-S", "train.lr=0.01"], repo, env)
-    table = run(["dvc", "exp", "show", "--md"], repo, env).stdout
-    assert (
-        "workspace" in table
-        and "lr-0.01" in table
-        and "train.lr" in table
-        and "test.accuracy" in table
-    )
-
-    run(["dvc", "exp", "run", "--queue", "-S", "train.lr=0.001,0.02"], repo, env)
-    run(["dvc", "queue", "start", "-j", "1"], repo, env)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        status = run(["dvc", "queue", "status"], repo, env).stdout
-        if "Queued" not in status and "Running" not in status:
-            break
-        time.sleep(2)
-    run(["dvc", "queue", "stop", "--kill"], repo, env, check=False)
-    assert status.count("Success") == 2, status
-
+    for name, settings in sweep.items():  # the same experiments, one at a time
+        run(["dvc", "exp", "run", "-n", f"alone-{name}", *settings], repo, env)
     found = experiments(repo, env)
-    assert sorted(lr for lr, _ in found.values()) == [0.001, 0.01, 0.02], found
-    name = next(n for n, (lr, _) in found.items() if lr == 0.001)
+    assert sorted(found) == sorted(f"{kind}-{name}" for kind in ("q", "alone") for name in sweep)
+    for name in sweep:
+        assert result(found[f"q-{name}"]) == result(found[f"alone-{name}"]), name
+    assert len({result(found[f"q-{name}"])[0]["models/model.pt"] for name in sweep}) == 3
+
+    # The comparison: at most 12 columns, and these experiments fit a 120-column terminal.
+    table = run(["mnist-pipeline", "compare"], repo, env).stdout.splitlines()
+    header = re.split(r" {2,}", table[0].strip())
+    assert header == ["experiment", "epochs", "lr", "val acc", "test acc", "test loss"], table
+    assert max(len(line) for line in table) <= 120, "\n".join(table)
+    assert {line.split()[0] for line in table[2:]} >= {"workspace", "main", *found}
+
+    name = "q-lr-0.02"
     run(["dvc", "exp", "apply", name], repo, env)
     params = yaml.safe_load((repo / "params.yaml").read_text())
     metrics = json.loads((repo / "metrics/metrics.json").read_text())
-    assert params["train"]["lr"] == 0.001
-    assert metrics["test"]["accuracy"] == found[name][1]
+    assert params["train"]["lr"] == 0.02
+    assert metrics == found[name]["metrics"]["metrics/metrics.json"]["data"]
 
 
 def _model_bytes(repo):

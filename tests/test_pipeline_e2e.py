@@ -80,6 +80,11 @@ def test_metrics_diff_between_two_commits(pipeline_repo):
         entry = reported[f"{split}.accuracy"]
         assert (entry["old"], entry["new"]) == (before[split]["accuracy"], after[split]["accuracy"])
     assert before["train"]["accuracy"] != after["train"]["accuracy"]
+    # Headline numbers only: even with every metric listed, the diff fits a screen.
+    table = run(["dvc", "metrics", "diff", "HEAD~1", "HEAD", "--all", "--md"], repo, env).stdout
+    rows = [line for line in table.splitlines() if line.startswith("| metrics/")]
+    assert 5 <= len(rows) <= 12, table
+    assert diff["metrics/train/metrics.json"]["val.accuracy"]["new"] is not None
     params = json.loads(
         run(["dvc", "params", "diff", "HEAD~1", "HEAD", "--json"], repo, env).stdout
     )
