@@ -1,10 +1,14 @@
-"""Benchmark: the project's trainer against the reference tutorial's training loop.
+"""Benchmark: the project's trainer against the reference tutorial's training loop, and what
+validating after every epoch costs.
 
 In one process, on the same 1,000 MNIST training images, the same network, SGD
 (lr 0.005, batch 10) and cross-entropy, trains with
-  (a) the reference: a per-item Dataset and DataLoader(batch_size=10, shuffle=True), and
-  (b) the project's trainer (mnist_pipeline.train.train),
-alternating them for several rounds, and prints the median images per second and the ratio.
+  (a) the reference: a per-item Dataset and DataLoader(batch_size=10, shuffle=True),
+  (b) the project's trainer (mnist_pipeline.train.train), validating on the 1,000 held-out
+      images after every epoch, as the train stage does by default, and
+  (c) the same trainer validating on a single image (validation all but removed),
+alternating them for several rounds, and prints the median images per second, the ratio
+(b)/(a), and validation's share of the training time, 1 - (c)/(b) in images per second.
 
     python bench/train.py [--source DIR] [--rounds 5] [--epochs 3] [--threads 1]
 """
@@ -25,6 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 from mnist_pipeline import datasets, idx
 from mnist_pipeline.model import MnistCnn
 from mnist_pipeline.params import TrainParams
+from mnist_pipeline.progress import EpochProgress
 from mnist_pipeline.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,12 +83,21 @@ def main() -> None:
     def path(name: str) -> Path:
         return folder / name if (folder / name).exists() else folder / f"{name}.gz"
 
-    images, labels = idx.read_split(path(datasets.TRAIN_IMAGES), path(datasets.TRAIN_LABELS))
-    images, labels = images[:N_IMAGES], labels[:N_IMAGES]
+    all_images, all_labels = idx.read_split(
+        path(datasets.TRAIN_IMAGES), path(datasets.TRAIN_LABELS)
+    )
+    images, labels = all_images[:N_IMAGES], all_labels[:N_IMAGES]
+    val = all_images[-N_IMAGES:], all_labels[-N_IMAGES:]  # prepare's default hold-out
     params = TrainParams(epochs=args.epochs, threads=args.threads, log_every=10**6)
+
+    def project(val_images: np.ndarray, val_labels: np.ndarray) -> None:
+        quiet = EpochProgress(params.epochs, params.log_every, lambda line: None, None)
+        train(images, labels, val_images, val_labels, params, quiet)
+
     runners = {
         "reference DataLoader": lambda: reference_train(images, labels, args.epochs),
-        "project trainer": lambda: train(images, labels, params, log=lambda _: None),
+        "project trainer": lambda: project(*val),
+        "  validating 1 image": lambda: project(val[0][:1], val[1][:1]),
     }
     torch.set_num_threads(args.threads)
     rates = {name: [] for name in runners}
@@ -103,6 +117,8 @@ def main() -> None:
         f"project trainer is {medians['project trainer'] / medians['reference DataLoader']:.2f}x "
         "the reference's speed"
     )
+    share = 1 - medians["project trainer"] / medians["  validating 1 image"]
+    print(f"validating {N_IMAGES} images after every epoch costs {share:.1%} of training time")
 
 
 if __name__ == "__main__":
