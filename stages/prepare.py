@@ -23,7 +23,9 @@ def main() -> None:
     test_images, test_labels = idx.read_split(
         args.raw / datasets.TEST_IMAGES, args.raw / datasets.TEST_LABELS
     )
-    test = prepare.select(test_labels, params.n_test, params.selection, params.seed, "prepare.n_test")
+    test = prepare.select(
+        test_labels, params.n_test, params.selection, params.seed, "prepare.n_test"
+    )
     encoded = {
         "train": tsv.encode(images[train], labels[train]),
         "val": tsv.encode(images[val], labels[val]),

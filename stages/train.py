@@ -21,7 +21,9 @@ def main() -> None:
     images, labels = tsv.read(args.train)
     val_images, val_labels = tsv.read(args.val)
     stage.log(f"train: {len(labels)} images, validating on {len(val_labels)}, {params}")
-    display = progress.EpochProgress(params.epochs, params.log_every, stage.log, progress.terminal())
+    display = progress.EpochProgress(
+        params.epochs, params.log_every, stage.log, progress.terminal()
+    )
     with history.live_log(args.history) as live:
         net = train.train(
             images, labels, val_images, val_labels, params, display,

@@ -47,7 +47,11 @@ def expected_stages_of_each_param() -> dict[str, set[str]]:
     lists all its keys but the print-only ones, which no stage lists (they re-run nothing);
     fetch.dataset also names the classes for train (the checkpoint) and plot."""
     expected = {}
-    for section, cls in {"fetch": FetchParams, "prepare": PrepareParams, "train": TrainParams}.items():
+    for section, cls in {
+        "fetch": FetchParams,
+        "prepare": PrepareParams,
+        "train": TrainParams,
+    }.items():
         for name in cls.__dataclass_fields__:
             printing = name in print_only_keys(cls)
             expected[f"{section}.{name}"] = set() if printing else {section}
@@ -76,5 +80,10 @@ def test_metrics_and_plot_data_are_tracked_by_git_and_data_by_dvc():
     assert all(not cached for path, cached in outs.items() if path.startswith("metrics/"))
     assert all(
         outs[path]
-        for path in ["data/raw", "data/prepared/train.tsv", "data/prepared/val.tsv", "models/model.pt"]
+        for path in [
+            "data/raw",
+            "data/prepared/train.tsv",
+            "data/prepared/val.tsv",
+            "models/model.pt",
+        ]
     )

@@ -1,14 +1,17 @@
 import gzip
 import hashlib
 import http.server
+import subprocess
+import sys
 import threading
 import time
+import zlib
 
 import pytest
 
 from helpers import write_idx_set
 from mnist_pipeline import fetch
-from mnist_pipeline.datasets import MNIST, TRAIN_LABELS, expected_md5
+from mnist_pipeline.datasets import FILE_BYTES, MNIST, TRAIN_LABELS, expected_md5
 from mnist_pipeline.errors import PipelineError
 
 WRONG = b"\x00\x00\x08\x01" + bytes(4)  # a valid, empty label file: not the one asked for
@@ -26,7 +29,7 @@ def files(tmp_path):
 def server(files):
     """A local mirror on 127.0.0.1 whose first path segment picks its behaviour."""
     served, _ = files
-    requests = []
+    requests, sent = [], {}
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def log_message(self, *args):
@@ -44,16 +47,32 @@ def server(files):
                 body = gzip.compress(WRONG, mtime=0)
             if mode == "hang":
                 time.sleep(3)
+            if mode in ("endless", "huge"):
+                return self.endless(announce=mode == "huge")
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             cut = mode == "cut" or (mode == "flaky" and requests.count(self.path) == 1)
             self.wfile.write(body[: len(body) // 2] if cut else body)
 
+        def endless(self, announce):
+            """Zeros until the client hangs up; `announce`: with a Content-Length of 10 GB."""
+            self.send_response(200)
+            if announce:
+                self.send_header("Content-Length", str(10**10))
+            self.end_headers()
+            sent[self.path] = 0
+            try:
+                while sent[self.path] < 10**10:
+                    self.wfile.write(bytes(1 << 16))
+                    sent[self.path] += 1 << 16
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}", requests
+    yield f"http://127.0.0.1:{httpd.server_port}", requests, sent
     httpd.shutdown()
     httpd.server_close()
 
@@ -73,7 +92,7 @@ def test_local_folder_gzipped_or_raw(tmp_path, files):
 
 
 def test_http_errors_and_wrong_checksums_fall_through_to_the_next_source(server, files):
-    base, requests = server
+    base, requests, _ = server
     _, md5 = files
     sources = [f"{base}/404", f"{base}/500", f"{base}/wrong", f"{base}/ok"]
     data, log = _fetch(TRAIN_LABELS, md5[TRAIN_LABELS], sources)
@@ -86,7 +105,7 @@ def test_http_errors_and_wrong_checksums_fall_through_to_the_next_source(server,
 
 
 def test_a_cut_connection_is_retried_a_bounded_number_of_times(server, files):
-    base, requests = server
+    base, requests, _ = server
     _, md5 = files
     data, log = _fetch(TRAIN_LABELS, md5[TRAIN_LABELS], [f"{base}/flaky"])
     assert hashlib.md5(data).hexdigest() == md5[TRAIN_LABELS]
@@ -99,7 +118,7 @@ def test_a_cut_connection_is_retried_a_bounded_number_of_times(server, files):
 
 
 def test_every_request_has_a_timeout(server, files, monkeypatch):
-    base, _ = server
+    base, _, _ = server
     _, md5 = files
     monkeypatch.setattr(fetch, "TIMEOUT_S", 0.3)
     start = time.monotonic()
@@ -109,7 +128,7 @@ def test_every_request_has_a_timeout(server, files, monkeypatch):
 
 
 def test_when_every_source_fails_one_error_lists_them(tmp_path, server, files):
-    base, _ = server
+    base, _, _ = server
     _, md5 = files
     sources = [str(tmp_path / "nowhere"), f"{base}/404", "http://127.0.0.1:9/"]
     with pytest.raises(PipelineError) as error:
@@ -121,7 +140,7 @@ def test_when_every_source_fails_one_error_lists_them(tmp_path, server, files):
 
 
 def test_fetch_all_writes_decompressed_verified_files(tmp_path, server, files):
-    base, _ = server
+    base, _, _ = server
     _, md5 = files
     out = tmp_path / "out"
     out.mkdir()
@@ -143,3 +162,92 @@ def test_env_source_comes_first_and_md5_overrides_are_checked():
         expected_md5(MNIST, {"labels": "0" * 32})
     with pytest.raises(PipelineError, match=f"fetch.md5.{TRAIN_LABELS}: expected 32 lowercase hex"):
         expected_md5(MNIST, {TRAIN_LABELS: "xyz"})
+
+
+def bomb(path, expanded: int) -> int:
+    """Write a gzip file that expands to `expanded` zero bytes (a gzip bomb); return its size.
+    Built from one compressed MiB repeated, so it takes a moment, not minutes."""
+    block = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    mib = block.compress(bytes(1 << 20)) + block.flush(zlib.Z_FULL_FLUSH)
+    with open(path, "wb") as out:
+        out.write(b"\x1f\x8b\x08\x00" + bytes(4) + b"\x02\xff")  # gzip header, no name
+        for _ in range(expanded >> 20):
+            out.write(mib)
+        out.write(block.flush())  # the final block; no trailer: the fetch must stop long before
+    return path.stat().st_size
+
+
+def test_a_gzip_bomb_in_a_folder_is_refused_at_the_bound_in_bounded_memory(tmp_path, files):
+    """The whole fetch stage, given a 3 GB bomb first: refused fast, little memory, and the
+    next source used."""
+    from helpers import ROOT, copy_project, tool_env, update_params
+
+    served, md5 = files
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    for folder in (good, bad):
+        folder.mkdir()
+        for name, body in served.items():
+            (folder / f"{name}.gz").write_bytes(body)
+    assert bomb(bad / "train-images-idx3-ubyte.gz", 3 * 10**9) < 15 * 10**6
+    repo = copy_project(tmp_path / "repo")
+    update_params(repo, {"fetch.sources": {"mnist": [str(good)]}, "fetch.md5": md5})
+    measure = (
+        "import resource, subprocess, sys, time; start = time.monotonic(); "
+        "code = subprocess.run(sys.argv[1:]).returncode; "
+        "print(code, time.monotonic() - start, "
+        "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)"
+    )  # the stage's own wall time and peak resident memory (KiB on Linux), from outside
+    result = subprocess.run(
+        [sys.executable, "-c", measure, sys.executable, str(ROOT / "stages/fetch.py")],
+        cwd=repo, env=tool_env(DATASET_SOURCE=str(bad)), capture_output=True, text=True,
+    )  # fmt: skip
+    code, seconds, peak_mib = result.stdout.split("\n")[-2].split()
+    assert code == "0", result.stderr
+    assert f"train-images-idx3-ubyte: {bad}: expands past 47,040,016 bytes" in result.stdout
+    assert f"verified md5 {md5['train-images-idx3-ubyte']} from {good}" in result.stdout
+    assert float(seconds) < 2 and float(peak_mib) < 400, (seconds, peak_mib)
+
+
+def test_an_endless_response_is_refused_at_the_bound(server, files):
+    base, requests, sent = server
+    _, md5 = files
+    data, log = _fetch(TRAIN_LABELS, md5[TRAIN_LABELS], [f"{base}/endless", f"{base}/ok"])
+    assert hashlib.md5(data).hexdigest() == md5[TRAIN_LABELS]
+    assert f"endless: is larger than {FILE_BYTES[TRAIN_LABELS]:,} bytes" in "\n".join(log)
+    assert requests == [f"/endless/{TRAIN_LABELS}.gz", f"/ok/{TRAIN_LABELS}.gz"]  # not retried
+
+
+def test_a_content_length_over_the_bound_is_refused_before_the_body(server, files):
+    base, _, sent = server
+    _, md5 = files
+    data, log = _fetch(TRAIN_LABELS, md5[TRAIN_LABELS], [f"{base}/huge", f"{base}/ok"])
+    assert hashlib.md5(data).hexdigest() == md5[TRAIN_LABELS]
+    limit = fetch.download_limit(FILE_BYTES[TRAIN_LABELS])
+    assert f"huge: response of 10,000,000,000 bytes announced, over {limit:,}" in "\n".join(log)
+    assert sent[f"/huge/{TRAIN_LABELS}.gz"] < 10**7  # what the socket took before the hang-up
+
+
+@pytest.mark.parametrize("cut", [1, 2, 10, 40, -8, -1])
+def test_a_cut_or_padded_gzip_stream_is_refused(tmp_path, files, cut):
+    served, md5 = files
+    body = served[TRAIN_LABELS]
+    folder = tmp_path / "cut"
+    folder.mkdir()
+    (folder / f"{TRAIN_LABELS}.gz").write_bytes(body[:cut])
+    with pytest.raises(PipelineError, match="corrupt gzip stream"):
+        _fetch(TRAIN_LABELS, md5[TRAIN_LABELS], [str(folder)])
+    (folder / f"{TRAIN_LABELS}.gz").write_bytes(body + b"junk")
+    with pytest.raises(PipelineError, match="trailing bytes after its end"):
+        _fetch(TRAIN_LABELS, md5[TRAIN_LABELS], [str(folder)])
+
+
+def test_gzip_members_and_chunk_boundaries_anywhere(files):
+    """Two gzip members, fed a byte at a time or whole: the same bytes as gzip.decompress."""
+    served, _ = files
+    body = served[TRAIN_LABELS] + served[TRAIN_LABELS]
+    for chunk in (1, 2, 3, len(body)):
+        inflated = fetch.BoundedInflater(2 * FILE_BYTES[TRAIN_LABELS])
+        for start in range(0, len(body), chunk):
+            inflated.feed(body[start : start + chunk])
+        assert inflated.finish() == gzip.decompress(body)
+        assert inflated.md5.hexdigest() == hashlib.md5(gzip.decompress(body)).hexdigest()

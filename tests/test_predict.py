@@ -133,7 +133,9 @@ def test_real_digits_as_png_agree_with_the_evaluate_stage(shipped_run, tmp_path)
     )
     images = images[:300]
     net, _ = model.load_checkpoint(repo / "models/model.pt")
-    expected = [NAMES[i] for i in evaluate.predict_logits(net, to_input(images)).argmax(dim=1).numpy()]
+    expected = [
+        NAMES[i] for i in evaluate.predict_logits(net, to_input(images)).argmax(dim=1).numpy()
+    ]
 
     variants = {"white-on-black": lambda x: x, "black-on-white": lambda x: 255 - x}
 

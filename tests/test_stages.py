@@ -59,7 +59,9 @@ def test_all_stages_in_order_write_their_outputs(repo):
     assert live["step"] == 2 and set(live["val"]) == {"loss", "accuracy"}
     live_dir = repo / "metrics/train"
     curves = sorted(str(p.relative_to(live_dir)) for p in live_dir.glob("plots/**/*.tsv"))
-    expected = [f"plots/metrics/{s}/{q}.tsv" for s in ("train", "val") for q in ("accuracy", "loss")]
+    expected = [
+        f"plots/metrics/{s}/{q}.tsv" for s in ("train", "val") for q in ("accuracy", "loss")
+    ]
     assert curves == expected
 
 

@@ -71,4 +71,3 @@ def test_empty_file_and_missing_newline():
         tsv.decode(b"", "x.tsv")
     with pytest.raises(PipelineError, match="x.tsv:3: last line does not end with a newline"):
         tsv.decode(b"\n".join(_lines()), "x.tsv")
-

@@ -1,8 +1,13 @@
 """Obtain the four IDX files from mirrors or local folders, verified by md5 of their content.
 
 Each file is tried against every source in order. A source that fails (HTTP error, missing
-file, wrong checksum, connection cut too often) is reported and the next one tried; only when
-all fail does fetching stop, with one message listing what was tried and why each failed.
+file, wrong checksum, connection cut too often, too many bytes) is reported and the next one
+tried; only when all fail does fetching stop, with one message listing what was tried and why
+each failed.
+
+Memory stays bounded whatever a source sends: files are read and gunzipped as a stream, the
+md5 computed as the bytes arrive, and a stream is refused as soon as it passes the file's known
+size (datasets.FILE_BYTES): a gzip bomb or an endless response costs at most that much.
 """
 
 from __future__ import annotations
@@ -12,11 +17,13 @@ import http.client
 import time
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
+from .datasets import FILE_BYTES
 from .errors import PipelineError
-from .idx import decompress
+from .idx import GZIP_MAGIC
 
 TIMEOUT_S = 30
 # A folder or base URL tried before the params' sources, for offline machines. DATASET_SOURCE
@@ -35,14 +42,80 @@ def is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
 
 
+def download_limit(size: int) -> int:
+    """The most bytes read from a source for a file of `size` bytes: gzip cannot make a file
+    much larger than this (stored blocks add 5 bytes in 64 KiB), and a raw copy is smaller."""
+    return size + size // 1000 + (1 << 16)
+
+
+class BoundedInflater:
+    """Takes a file's bytes chunk by chunk as they arrive, gunzips them when they start with
+    the gzip magic, and keeps at most `size` bytes of output, with their md5."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.parts: list[bytes] = []  # joined once at the end: appending to one buffer copies
+        self.kept = 0
+        self.md5 = hashlib.md5()
+        self.start = b""  # the first bytes, until there are two to look for the gzip magic
+        self.gzipped: bool | None = None
+        self.member = None  # the zlib decompressor of the current gzip member, if any
+        self.after = b""  # bytes after a gzip member: the start of the next one
+
+    def feed(self, chunk: bytes) -> None:
+        if self.gzipped is None:
+            self.start += chunk
+            if len(self.start) < 2:
+                return
+            chunk, self.start = self.start, b""
+            self.gzipped = chunk.startswith(GZIP_MAGIC)
+        if not self.gzipped:
+            self._keep(chunk)
+            return
+        while chunk:
+            if self.member is None:  # a new member (the usual file has one)
+                chunk, self.after = self.after + chunk, b""
+                if len(chunk) < 2:
+                    self.after = chunk
+                    return
+                if not chunk.startswith(GZIP_MAGIC):
+                    raise SourceFailed("corrupt gzip stream (trailing bytes after its end)")
+                self.member = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            try:
+                # Never more than one byte past what may still come: a bomb stops here.
+                room = self.size - self.kept
+                self._keep(self.member.decompress(chunk, room + 1))
+            except zlib.error as exc:
+                raise SourceFailed(f"corrupt gzip stream ({exc})") from None
+            chunk = self.member.unconsumed_tail
+            if self.member.eof:
+                chunk, self.member = self.member.unused_data + chunk, None
+
+    def _keep(self, data: bytes) -> None:
+        if self.kept + len(data) > self.size:
+            what = "expands past" if self.gzipped else "is larger than"
+            raise SourceFailed(f"{what} {self.size:,} bytes, the most this file can hold")
+        self.parts.append(data)
+        self.kept += len(data)
+        self.md5.update(data)
+
+    def finish(self) -> bytes:
+        if self.start or (self.gzipped and (self.member is not None or self.after)):
+            raise SourceFailed("corrupt gzip stream (cut short)")
+        return b"".join(self.parts)
+
+
 def fetch_file(name: str, md5: str, sources: list[str], log: Log) -> bytes:
     """Return the decompressed bytes of IDX file `name` whose md5 equals `md5`."""
     failures = []
     for source in sources:
         try:
-            data = _read_url(source, name, log) if is_url(source) else _read_dir(source, name)
-            data = decompress(data, f"{source} {name}")
-            actual = hashlib.md5(data).hexdigest()
+            if is_url(source):
+                inflated = _read_url(source, name, log)
+            else:
+                inflated = _read_dir(source, name)
+            data = inflated.finish()
+            actual = inflated.md5.hexdigest()
             if actual != md5:
                 raise SourceFailed(f"md5 {actual}, expected {md5}")
         except (SourceFailed, PipelineError) as exc:
@@ -59,24 +132,31 @@ def fetch_file(name: str, md5: str, sources: list[str], log: Log) -> bytes:
     )
 
 
-def _read_dir(source: str, name: str) -> bytes:
+def _read_dir(source: str, name: str) -> BoundedInflater:
     folder = Path(source)
     if not folder.is_dir():
         raise SourceFailed("not a directory")
+    limit = download_limit(FILE_BYTES[name])
     for candidate in (folder / f"{name}.gz", folder / name):
         if candidate.is_file():
+            inflated = BoundedInflater(FILE_BYTES[name])
             try:
-                return candidate.read_bytes()
+                with open(candidate, "rb") as stream:
+                    if (size := Path(candidate).stat().st_size) > limit:
+                        raise SourceFailed(f"{candidate.name} is {size:,} bytes, over {limit:,}")
+                    while chunk := stream.read(CHUNK * 16):
+                        inflated.feed(chunk)
             except OSError as exc:
                 raise SourceFailed(f"cannot read {candidate.name}: {exc.strerror}") from None
+            return inflated
     raise SourceFailed(f"neither {name}.gz nor {name} found")
 
 
-def _read_url(base: str, name: str, log: Log) -> bytes:
+def _read_url(base: str, name: str, log: Log) -> BoundedInflater:
     url = f"{base.rstrip('/')}/{name}.gz"
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            return _download(url, log)
+            return _download(url, FILE_BYTES[name], log)
         except urllib.error.HTTPError as exc:
             raise SourceFailed(f"HTTP {exc.code} {exc.reason}") from None
         except urllib.error.URLError as exc:
@@ -89,22 +169,29 @@ def _read_url(base: str, name: str, log: Log) -> bytes:
     raise AssertionError("unreachable")
 
 
-def _download(url: str, log: Log) -> bytes:
-    """GET `url` whole, logging progress as plain lines (readable in a log file)."""
+def _download(url: str, size: int, log: Log) -> BoundedInflater:
+    """GET `url`, inflating it as it arrives into at most `size` bytes; log progress as plain
+    lines (readable in a log file)."""
     start = time.monotonic()
+    limit = download_limit(size)
+    inflated = BoundedInflater(size)
     with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
         total = int(response.headers.get("Content-Length") or 0)
-        chunks, received, next_report = [], 0, 0.25
+        if total > limit:  # refused before a byte of the body is read
+            raise SourceFailed(f"response of {total:,} bytes announced, over {limit:,}")
+        received, next_report = 0, 0.25
         while chunk := response.read(CHUNK):
-            chunks.append(chunk)
             received += len(chunk)
+            if received > limit:
+                raise SourceFailed(f"response larger than {limit:,} bytes")
+            inflated.feed(chunk)
             if total and received / total >= next_report and received < total:
                 log(f"  {url}: {_progress(received, total, start)}")
                 next_report += 0.25
     if total and received != total:
         raise http.client.IncompleteRead(b"", total - received)
     log(f"  {url}: {_progress(received, total, start)}")
-    return b"".join(chunks)
+    return inflated
 
 
 def _progress(received: int, total: int, start: float) -> str:

@@ -71,4 +71,3 @@ def read(folder: Path) -> pd.DataFrame:
     if history.isna().any().any():
         raise PipelineError(f"{folder}: the curves in plots/metrics/ cover different epochs")
     return history.rename_axis("epoch").reset_index()
-

@@ -74,7 +74,8 @@ def misclassified_grid(
     for ax, index in zip(np.ravel(axes), shown):
         ax.imshow(images[index], cmap="gray_r", vmin=0, vmax=255)
         ax.set_title(
-            f"line {index + 1}\n{class_names[actual[index]]} → {class_names[predicted[index]]}", fontsize=7
+            f"line {index + 1}\n{class_names[actual[index]]} → {class_names[predicted[index]]}",
+            fontsize=7,
         )
     title = f"Misclassified test images: {len(wrong)} of {len(actual)}"
     if len(wrong) > len(shown):

@@ -40,7 +40,11 @@ def predictions_table(actual: np.ndarray, predicted: np.ndarray, class_names: li
     """actual, predicted: [n] class indices of the test images, in file order."""
     names = np.array(class_names, dtype=object)
     return pd.DataFrame(
-        {"line": np.arange(1, len(actual) + 1), "actual": names[actual], "predicted": names[predicted]}
+        {
+            "line": np.arange(1, len(actual) + 1),
+            "actual": names[actual],
+            "predicted": names[predicted],
+        }
     )
 
 
