@@ -18,9 +18,11 @@ test: $(VENV)/.test-installed build/plots-template.html
 venv: $(VENV)/.run-installed
 
 # The experiments and the workspace side by side: only the params that differ, validation
-# and test accuracy, test loss (`dvc exp show` has every column, about 90).
+# and test accuracy, test loss (`dvc exp show` has every column, about 90). N=3: the
+# experiments of the last 3 commits.
+N ?= 1
 compare: $(VENV)/.run-installed
-	mnist-pipeline compare
+	mnist-pipeline compare -n $(N)
 
 $(VENV)/.run-installed: requirements/run.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -22,10 +22,13 @@ METRICS = {  # column: (metrics file, path inside it)
 }
 
 
-def experiments_json() -> list:
-    """`dvc exp show --json` of the repository in the current directory."""
+def experiments_json(commits: int = 1) -> list:
+    """`dvc exp show --json` of the repository in the current directory: the workspace, the
+    last `commits` commits and their experiments."""
     result = subprocess.run(
-        [sys.executable, "-m", "dvc", "exp", "show", "--json"], capture_output=True, text=True
+        [sys.executable, "-m", "dvc", "exp", "show", "--json", "-n", str(commits)],
+        capture_output=True,
+        text=True,
     )
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["no output"])[-1]
