@@ -38,7 +38,7 @@ def numpy_savetxt(images: np.ndarray, labels: np.ndarray, path: Path) -> None:
 def per_pixel_python(images: np.ndarray, labels: np.ndarray, path: Path) -> None:
     pixels, label_list = images.reshape(len(images), -1).tolist(), labels.tolist()
     with open(path, "w", newline="\n") as out:
-        for row, label in zip(pixels, label_list):
+        for row, label in zip(pixels, label_list, strict=True):
             fields = [str(pixel) for pixel in row]
             fields.append(str(label))
             out.write("\t".join(fields) + "\n")
@@ -81,7 +81,7 @@ def main() -> None:
             for _ in range(args.rounds):
                 outputs = [Path(tmp) / f"{name}-{i}.tsv" for i in range(len(splits))]
                 start = time.perf_counter()
-                for (images, labels), path in zip(splits, outputs):
+                for (images, labels), path in zip(splits, outputs, strict=True):
                     convert(images, labels, path)
                 times.append(time.perf_counter() - start)
             digests[name] = [hashlib.md5(p.read_bytes()).hexdigest() for p in outputs]

@@ -1,27 +1,29 @@
 """Stage evaluate: headline metrics of the training and test subsets, the fake image, and one
 prediction per test image."""
 
+import bootstrap  # noqa: F401, I001  (first: this checkout's src, a clear error without the venv)
+
 from pathlib import Path
 
-from mnist_pipeline import evaluate, files, model, records, stage, tsv
+from mnist_pipeline import checkpoint, evaluate, files, inference, model, records, stage, tsv
 
 
 def main() -> None:
-    parser = stage.parser(__doc__)
-    parser.add_argument("--model", type=Path, default=Path("models/model.pt"))
-    parser.add_argument("--train", type=Path, default=Path("data/prepared/train.tsv"))
-    parser.add_argument("--test", type=Path, default=Path("data/prepared/test.tsv"))
-    parser.add_argument("--metrics", type=Path, default=Path("metrics/metrics.json"))
-    parser.add_argument("--fake", type=Path, default=Path("metrics/fake_image.json"))
-    parser.add_argument("--predictions", type=Path, default=Path("metrics/predictions.csv"))
+    parser = stage.parser(__doc__, params=False)
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--train", type=Path, required=True)
+    parser.add_argument("--test", type=Path, required=True)
+    parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument("--fake", type=Path, required=True)
+    parser.add_argument("--predictions", type=Path, required=True)
     args = parser.parse_args()
 
-    net, checkpoint = model.load_checkpoint(args.model)
-    class_names = checkpoint["class_names"]
+    net, saved = checkpoint.load_checkpoint(args.model)
+    class_names = saved["class_names"]
     train_images, train_labels = tsv.read(args.train)
     test_images, test_labels = tsv.read(args.test)
-    train_logits = evaluate.predict_logits(net, model.to_input(train_images))  # [n, 10]
-    test_logits = evaluate.predict_logits(net, model.to_input(test_images))  # [n, 10]
+    train_logits = inference.predict_logits(net, model.to_input(train_images))  # [n, 10]
+    test_logits = inference.predict_logits(net, model.to_input(test_images))  # [n, 10]
     train_metrics = evaluate.split_metrics(train_logits, train_labels)
     # A few headline numbers: the test split's in full, the training subset's accuracy.
     metrics = {

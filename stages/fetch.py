@@ -1,4 +1,6 @@
-"""Stage fetch: the four IDX files of fetch.dataset, md5-verified, decompressed into data/raw/."""
+"""Stage fetch: the four IDX files of fetch.dataset, md5-verified, decompressed into one folder."""
+
+import bootstrap  # noqa: F401, I001  (first: this checkout's src, a clear error without the venv)
 
 import os
 from pathlib import Path
@@ -9,7 +11,7 @@ from mnist_pipeline.params import FetchParams, load_params
 
 def main() -> None:
     parser = stage.parser(__doc__)
-    parser.add_argument("--out", type=Path, default=Path("data/raw"))
+    parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     params = load_params(args.params, "fetch", FetchParams)
 
@@ -17,7 +19,7 @@ def main() -> None:
     md5 = datasets.expected_md5(dataset, params.md5)
     sources = fetch.sources_with_env(params.sources.get(params.dataset, []), os.environ)
     stage.log(f"fetch: {dataset.name}, {len(md5)} files, sources in order: {', '.join(sources)}")
-    # Built in a temporary folder and swapped in whole: data/raw never holds a partial set.
+    # Built in a temporary folder and swapped in whole: the folder never holds a partial set.
     files.replace_dir_atomic(args.out, lambda tmp: fetch.fetch_all(md5, sources, tmp, stage.log))
     stage.log(f"fetch: wrote {args.out}/")
 

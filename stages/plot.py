@@ -1,6 +1,8 @@
 """Stage plot: the data of DVC's confusion and per-class plots, and PNG images of the learning
 curves, the confusion matrix and the misclassified digits."""
 
+import bootstrap  # noqa: F401, I001  (first: this checkout's src, a clear error without the venv)
+
 from pathlib import Path
 
 from mnist_pipeline import datasets, files, history, plots, records, stage, tsv
@@ -9,10 +11,10 @@ from mnist_pipeline.params import FetchParams, load_params
 
 def main() -> None:
     parser = stage.parser(__doc__)
-    parser.add_argument("--history", type=Path, default=Path("metrics/train"))
-    parser.add_argument("--predictions", type=Path, default=Path("metrics/predictions.csv"))
-    parser.add_argument("--test", type=Path, default=Path("data/prepared/test.tsv"))
-    parser.add_argument("--out", type=Path, default=Path("metrics/plots"))
+    parser.add_argument("--history", type=Path, required=True)
+    parser.add_argument("--predictions", type=Path, required=True)
+    parser.add_argument("--test", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     dataset = datasets.DATASETS[load_params(args.params, "fetch", FetchParams).dataset]
     class_names = list(dataset.class_names)

@@ -1,5 +1,7 @@
 """Stage prepare: train, validation and test subsets as TSV (784 pixels then the label a line)."""
 
+import bootstrap  # noqa: F401, I001  (first: this checkout's src, a clear error without the venv)
+
 from pathlib import Path
 
 from mnist_pipeline import datasets, files, idx, prepare, stage, tsv
@@ -8,8 +10,11 @@ from mnist_pipeline.params import PrepareParams, load_params
 
 def main() -> None:
     parser = stage.parser(__doc__)
-    parser.add_argument("--raw", type=Path, default=Path("data/raw"))
-    parser.add_argument("--out", type=Path, default=Path("data/prepared"))
+    parser.add_argument("--raw", type=Path, required=True)
+    for split in ("train", "val", "test"):
+        parser.add_argument(
+            f"--{split}", type=Path, required=True, help=f"the {split} TSV to write"
+        )
     args = parser.parse_args()
     params = load_params(args.params, "prepare", PrepareParams)
 
@@ -36,8 +41,9 @@ def main() -> None:
         f"test {len(test)} of {len(test_labels)} ({params.selection})"
     )
     for split, data in encoded.items():
-        files.write_bytes_atomic(args.out / f"{split}.tsv", data)
-        stage.log(f"prepare: wrote {args.out / f'{split}.tsv'} ({len(data) / 1e6:.1f} MB)")
+        path = getattr(args, split)
+        files.write_bytes_atomic(path, data)
+        stage.log(f"prepare: wrote {path} ({len(data) / 1e6:.1f} MB)")
 
 
 if __name__ == "__main__":

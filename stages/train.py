@@ -1,19 +1,21 @@
 """Stage train: fit the CNN on the training TSV, validating on val.tsv after every epoch; write
 the checkpoint and the per-epoch history (DVCLive)."""
 
+import bootstrap  # noqa: F401, I001  (first: this checkout's src, a clear error without the venv)
+
 import resource
 from pathlib import Path
 
-from mnist_pipeline import datasets, files, history, model, progress, stage, train, tsv
+from mnist_pipeline import checkpoint, datasets, files, history, progress, stage, train, tsv
 from mnist_pipeline.params import FetchParams, TrainParams, load_params, outcome_params
 
 
 def main() -> None:
     parser = stage.parser(__doc__)
-    parser.add_argument("--train", type=Path, default=Path("data/prepared/train.tsv"))
-    parser.add_argument("--val", type=Path, default=Path("data/prepared/val.tsv"))
-    parser.add_argument("--model", type=Path, default=Path("models/model.pt"))
-    parser.add_argument("--history", type=Path, default=Path("metrics/train"))
+    parser.add_argument("--train", type=Path, required=True)
+    parser.add_argument("--val", type=Path, required=True)
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--history", type=Path, required=True)
     args = parser.parse_args()
     params = load_params(args.params, "train", TrainParams)
     dataset = datasets.DATASETS[load_params(args.params, "fetch", FetchParams).dataset]
@@ -30,8 +32,8 @@ def main() -> None:
             on_epoch=lambda metrics: history.log_epoch(live, metrics),
         )  # fmt: skip
     # Written only after training finished: a diverged or interrupted run leaves no model.
-    checkpoint = model.checkpoint_bytes(net, outcome_params(params), list(dataset.class_names))
-    files.write_bytes_atomic(args.model, checkpoint)
+    saved = checkpoint.checkpoint_bytes(net, outcome_params(params), list(dataset.class_names))
+    files.write_bytes_atomic(args.model, saved)
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
     stage.log(f"train: wrote {args.model} and {args.history}/; peak memory {peak_gb:.2f} GiB")
 

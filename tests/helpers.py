@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -68,6 +70,22 @@ def write_idx_set(folder: Path, n_train: int = 300, n_test: int = 60, gz: bool =
         else:
             (folder / name).write_bytes(data)
     return md5
+
+
+@functools.cache
+def resolved_stages() -> dict:
+    """dvc.yaml's stages as DVC resolves them (`${paths.*}` filled in), by name."""
+    from dvc.repo import Repo
+
+    with Repo(str(ROOT)) as repo:
+        return {stage.name: stage for stage in repo.index.stages}
+
+
+def stage_command(name: str) -> list[str]:
+    """The command dvc.yaml runs for stage `name`, with this Python and absolute script path."""
+    words = shlex.split(resolved_stages()[name].cmd)
+    assert words[:2] == ["python", f"stages/{name}.py"], words
+    return [sys.executable, str(ROOT / words[1]), *words[2:]]
 
 
 def tool_env(**extra: str) -> dict:

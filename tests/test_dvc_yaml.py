@@ -7,14 +7,15 @@ import sys
 import pytest
 import yaml
 
-from helpers import ROOT
+from helpers import ROOT, resolved_stages, stage_command
 from mnist_pipeline.params import FetchParams, PrepareParams, TrainParams, print_only_keys
 
 DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 STAGES = DVC_YAML["stages"]
 
 LIST_IMPORTS = """
-import importlib.util, json, sys
+import importlib.util, json, os, sys
+sys.path.insert(0, os.path.dirname(sys.argv[1]))  # as when the script runs: its folder first
 spec = importlib.util.spec_from_file_location("stage_under_test", sys.argv[1])
 spec.loader.exec_module(importlib.util.module_from_spec(spec))  # not __main__: main() is not run
 print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] == "mnist_pipeline")))
@@ -38,8 +39,34 @@ def test_src_deps_are_exactly_the_modules_the_script_imports(name):
         for m in modules
     }
     deps = STAGES[name]["deps"]
-    assert f"stages/{name}.py" in deps and STAGES[name]["cmd"] == f"python stages/{name}.py"
+    assert f"stages/{name}.py" in deps and "stages/bootstrap.py" in deps
     assert {d for d in deps if d.startswith("src/")} == imported
+
+
+@pytest.mark.parametrize("name", list(STAGES))
+def test_each_cmd_passes_exactly_the_data_the_stage_declares(name):
+    """The paths a stage's script is given are exactly its data deps and its outputs (outs
+    and metrics), so dvc.yaml is the one place they are written."""
+    resolved = resolved_stages()[name]
+    words = stage_command(name)[2:]  # after the interpreter and the script
+    flags, given = words[0::2], words[1::2]
+    assert all(flag.startswith("--") for flag in flags) and len(flags) == len(given), words
+    code = (f"stages/{name}.py", "stages/bootstrap.py", "src/")
+    data_deps = {str(d.def_path) for d in resolved.deps if not str(d.def_path).startswith(code)}
+    outputs = {str(out.def_path) for out in resolved.outs}  # outs, metrics and plots
+    assert set(given) == data_deps | outputs
+    assert len(set(given)) == len(given)  # each path once
+
+
+def test_stage_scripts_keep_no_paths_of_their_own():
+    for script in (ROOT / "stages").glob("*.py"):
+        text = script.read_text()
+        if script.name != "bootstrap.py":  # it comes before every other import
+            imports = [line for line in text.splitlines() if line.startswith(("import ", "from "))]
+            assert imports[0].startswith("import bootstrap"), script
+        assert "default=Path(" not in text and "data/" not in text and "metrics/" not in text, (
+            script
+        )
 
 
 def expected_stages_of_each_param() -> dict[str, set[str]]:
@@ -71,19 +98,14 @@ def test_each_param_is_a_dependency_of_exactly_the_stages_it_can_change():
 
 
 def test_metrics_and_plot_data_are_tracked_by_git_and_data_by_dvc():
-    outs = {}
-    for stage in STAGES.values():
-        for kind in ("outs", "metrics"):
-            for out in stage.get(kind, []):
-                path, options = next(iter(out.items())) if isinstance(out, dict) else (out, {})
-                outs[path] = options.get("cache", True)
-    assert all(not cached for path, cached in outs.items() if path.startswith("metrics/"))
-    assert all(
-        outs[path]
-        for path in [
-            "data/raw",
-            "data/prepared/train.tsv",
-            "data/prepared/val.tsv",
-            "models/model.pt",
-        ]
-    )
+    cached = {
+        str(out.def_path): out.use_cache for s in resolved_stages().values() for out in s.outs
+    }
+    assert all(not use for path, use in cached.items() if path.startswith("metrics/"))
+    assert [path for path, use in cached.items() if use] == [
+        "data/raw",
+        "data/prepared/train.tsv",
+        "data/prepared/val.tsv",
+        "data/prepared/test.tsv",
+        "models/model.pt",
+    ]

@@ -180,7 +180,7 @@ def bomb(path, expanded: int) -> int:
 def test_a_gzip_bomb_in_a_folder_is_refused_at_the_bound_in_bounded_memory(tmp_path, files):
     """The whole fetch stage, given a 3 GB bomb first: refused fast, little memory, and the
     next source used."""
-    from helpers import ROOT, copy_project, tool_env, update_params
+    from helpers import copy_project, stage_command, tool_env, update_params
 
     served, md5 = files
     good, bad = tmp_path / "good", tmp_path / "bad"
@@ -198,7 +198,7 @@ def test_a_gzip_bomb_in_a_folder_is_refused_at_the_bound_in_bounded_memory(tmp_p
         "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)"
     )  # the stage's own wall time and peak resident memory (KiB on Linux), from outside
     result = subprocess.run(
-        [sys.executable, "-c", measure, sys.executable, str(ROOT / "stages/fetch.py")],
+        [sys.executable, "-c", measure, *stage_command("fetch")],
         cwd=repo, env=tool_env(DATASET_SOURCE=str(bad)), capture_output=True, text=True,
     )  # fmt: skip
     code, seconds, peak_mib = result.stdout.split("\n")[-2].split()

@@ -2,8 +2,11 @@ import numpy as np
 import pytest
 import torch
 
+from mnist_pipeline.checkpoint import checkpoint_bytes, load_checkpoint
+from mnist_pipeline.datasets import DATASETS, NUM_CLASSES
 from mnist_pipeline.errors import PipelineError
-from mnist_pipeline.model import MnistCnn, fake_image, load_checkpoint, checkpoint_bytes, to_input
+from mnist_pipeline.evaluate import fake_image
+from mnist_pipeline.model import MnistCnn, to_input
 
 NAMES = [str(i) for i in range(10)]
 
@@ -86,3 +89,8 @@ def test_garbage_and_missing_files(tmp_path):
         load_checkpoint(tmp_path / "g.pt")
     with pytest.raises(PipelineError, match="model file not found"):
         load_checkpoint(tmp_path / "none.pt")
+
+
+def test_every_data_set_names_each_class_the_network_outputs():
+    assert all(len(d.class_names) == NUM_CLASSES for d in DATASETS.values())
+    assert MnistCnn().fc3.out_features == NUM_CLASSES

@@ -5,7 +5,11 @@ import pytest
 from helpers import ROOT
 from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.params import (
-    FetchParams, PrepareParams, TrainParams, load_params, parse_section,
+    FetchParams,
+    PrepareParams,
+    TrainParams,
+    load_params,
+    parse_section,
 )  # fmt: skip
 
 GOOD_TRAIN = {

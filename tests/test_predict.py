@@ -7,9 +7,9 @@ import pytest
 from PIL import Image
 
 from helpers import REAL_MNIST, fit, synthetic_split, tool_env
-from mnist_pipeline import evaluate, idx, model, predict, tsv
-from mnist_pipeline.model import to_input
+from mnist_pipeline import checkpoint, evaluate, idx, inference, predict, tsv
 from mnist_pipeline.errors import PipelineError
+from mnist_pipeline.model import to_input
 from mnist_pipeline.params import TrainParams
 
 NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
@@ -70,7 +70,7 @@ def synthetic_model(tmp_path_factory):
     images, labels = synthetic_split(200, seed=0)
     net, _ = fit(images, labels, TrainParams(epochs=3, lr=0.05))
     path = tmp_path_factory.mktemp("model") / "model.pt"
-    path.write_bytes(model.checkpoint_bytes(net, {}, NAMES))
+    path.write_bytes(checkpoint.checkpoint_bytes(net, {}, NAMES))
     return path
 
 
@@ -119,7 +119,7 @@ def test_cli_json_text_tsv_and_errors(tmp_path, synthetic_model):
 @pytest.mark.slow
 def test_the_fake_image_as_png_is_a_four(shipped_run, tmp_path):
     repo, _, _ = shipped_run
-    Image.fromarray(model.fake_image()).save(tmp_path / "fake.png")
+    Image.fromarray(evaluate.fake_image()).save(tmp_path / "fake.png")
     result = cli("predict", "--json", tmp_path / "fake.png", cwd=repo)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["predicted"] == "four"
@@ -132,9 +132,9 @@ def test_real_digits_as_png_agree_with_the_evaluate_stage(shipped_run, tmp_path)
         REAL_MNIST / "t10k-images-idx3-ubyte.gz", REAL_MNIST / "t10k-labels-idx1-ubyte.gz"
     )
     images = images[:300]
-    net, _ = model.load_checkpoint(repo / "models/model.pt")
+    net, _ = checkpoint.load_checkpoint(repo / "models/model.pt")
     expected = [
-        NAMES[i] for i in evaluate.predict_logits(net, to_input(images)).argmax(dim=1).numpy()
+        NAMES[i] for i in inference.predict_logits(net, to_input(images)).argmax(dim=1).numpy()
     ]
 
     variants = {"white-on-black": lambda x: x, "black-on-white": lambda x: 255 - x}

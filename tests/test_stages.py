@@ -2,12 +2,11 @@
 exit 1, and nothing written."""
 
 import json
-import sys
 
 import pytest
 
 from conftest import SMALL_RUN
-from helpers import ROOT, copy_project, run, tool_env, update_params
+from helpers import copy_project, run, stage_command, tool_env, update_params
 
 
 @pytest.fixture
@@ -19,9 +18,7 @@ def repo(tmp_path, synthetic_source):
 
 
 def stage(name, repo, **env):
-    return run(
-        [sys.executable, str(ROOT / "stages" / f"{name}.py")], repo, tool_env(**env), check=False
-    )
+    return run(stage_command(name), repo, tool_env(**env), check=False)
 
 
 def assert_user_error(result, message):
@@ -149,3 +146,11 @@ def test_prepare_is_byte_identical_on_a_rerun(repo, selection):
         outputs.append([(repo / f"data/prepared/{s}.tsv").read_bytes() for s in splits])
     assert outputs[0] == outputs[1]
     assert [data.count(b"\n") for data in outputs[0]] == [100, 50, 30]
+
+
+def test_a_python_without_the_packages_gets_one_line_saying_what_to_do(repo):
+    """As when `dvc repro` runs with a python other than the venv's first on PATH."""
+    bare = [stage_command("fetch")[0], "-S", *stage_command("fetch")[1:]]  # -S: no site-packages
+    result = run(bare, repo, tool_env(), check=False)
+    assert_user_error(result, f"{bare[0]} lacks the project's packages (numpy, yaml")
+    assert "source .venv/bin/activate" in result.stderr

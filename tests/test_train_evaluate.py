@@ -5,9 +5,10 @@ import pytest
 import torch
 
 from helpers import fit, synthetic_split
-from mnist_pipeline import evaluate
+from mnist_pipeline import evaluate, inference
+from mnist_pipeline.checkpoint import checkpoint_bytes
 from mnist_pipeline.errors import PipelineError
-from mnist_pipeline.model import checkpoint_bytes, to_input
+from mnist_pipeline.model import to_input
 from mnist_pipeline.params import TrainParams
 
 NAMES = [str(i) for i in range(10)]
@@ -31,7 +32,7 @@ def test_training_learns_the_synthetic_classes():
     assert history[-1].val_accuracy > history[0].val_accuracy
     assert history[-1].val_loss < history[0].val_loss
     metrics = evaluate.split_metrics(
-        evaluate.predict_logits(model, to_input(test_images)), test_labels
+        inference.predict_logits(model, to_input(test_images)), test_labels
     )
     assert metrics["accuracy"] > 0.5  # chance is 0.1
 
@@ -41,7 +42,7 @@ def test_validation_metrics_are_those_of_the_model_after_each_epoch():
     params = TrainParams(epochs=1, batch_size=10, lr=0.05)
     model, history = fit(images, labels, params)
     loss, accuracy = evaluate.loss_and_accuracy(
-        evaluate.predict_logits(model, to_input(VAL[0])), torch.from_numpy(VAL[1].astype(np.int64))
+        inference.predict_logits(model, to_input(VAL[0])), torch.from_numpy(VAL[1].astype(np.int64))
     )
     assert (history[0].val_loss, history[0].val_accuracy) == (loss, accuracy)
     assert 0 <= history[0].train_accuracy <= 1

@@ -40,9 +40,10 @@ def report(metrics_path: Path) -> None:
 
 def predict_files(inputs: list[Path], model_path: Path, as_json: bool) -> bool:
     """Print a prediction per image (or per line of a prepared .tsv); False if any input failed."""
-    from . import model, predict, tsv  # torch and PIL load only for this command
+    from . import checkpoint as checkpoints  # torch and PIL load only for this command
+    from . import inference, predict, tsv
 
-    net, checkpoint = model.load_checkpoint(model_path)
+    net, checkpoint = checkpoints.load_checkpoint(model_path)
     class_names = checkpoint["class_names"]
     all_ok = True
     for path in inputs:
@@ -57,7 +58,7 @@ def predict_files(inputs: list[Path], model_path: Path, as_json: bool) -> bool:
             print(f"error: {exc}", file=sys.stderr, flush=True)
             all_ok = False
             continue
-        for name, result in zip(names, predict.classify(net, images, class_names)):
+        for name, result in zip(names, inference.classify(net, images, class_names), strict=True):
             if as_json:
                 print(json.dumps({"file": name, **result}), flush=True)
             else:

@@ -115,7 +115,7 @@ def table(shown: list) -> str:
             *(_cell(p.get(key)) for key in shown_keys),
             *(_number(_metric(data, column)) for column in METRICS),
         ]
-        for (name, data), p in zip(found, params)
+        for (name, data), p in zip(found, params, strict=True)
     ]
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
     numeric = [False] + [True] * (len(header) - 1)
@@ -123,7 +123,7 @@ def table(shown: list) -> str:
     def line(cells: list[str]) -> str:
         return "  ".join(
             cell.rjust(width) if right else cell.ljust(width)
-            for cell, width, right in zip(cells, widths, numeric)
+            for cell, width, right in zip(cells, widths, numeric, strict=True)
         ).rstrip()
 
     out = [line(header), line(["-" * w for w in widths]), *(line(row) for row in body)]

@@ -11,6 +11,7 @@ TRAIN_LABELS = "train-labels-idx1-ubyte"
 TEST_IMAGES = "t10k-images-idx3-ubyte"
 TEST_LABELS = "t10k-labels-idx1-ubyte"
 FILE_NAMES = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)
+NUM_CLASSES = 10  # both data sets: labels 0-9, the network's ten outputs
 # The decompressed size of each file (the IDX header fixes it): 60,000 and 10,000 images of
 # 28x28 bytes, or as many one-byte labels. The same for MNIST and Fashion-MNIST; fetch reads
 # and inflates no more than this, so a compressed bomb or an endless download is refused.
@@ -25,7 +26,7 @@ FILE_BYTES = {
 @dataclass(frozen=True)
 class Dataset:
     name: str
-    class_names: tuple[str, ...]
+    class_names: tuple[str, ...]  # NUM_CLASSES of them, by label
     # md5 of each *decompressed* file: the same whichever mirror or local copy it came from.
     md5: dict[str, str]
 

@@ -1,4 +1,4 @@
-"""Evaluation: logits in eval mode, accuracy with a confidence interval, loss, the fake image."""
+"""Evaluation: accuracy with a confidence interval, loss, and the design's hand-drawn digit."""
 
 from __future__ import annotations
 
@@ -8,19 +8,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .model import fake_image, to_input
+from .inference import classify
 
 Z_95 = 1.959964  # two-sided 95 % normal quantile
-
-
-@torch.no_grad()
-def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """x [n, 1, 28, 28] (to_input's scale) -> logits [n, 10], in eval mode (no dropout).
-
-    The model is left in eval mode; training switches it back."""
-    model.eval()
-    parts = [model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
-    return torch.cat(parts) if parts else torch.empty(0, 10, device=x.device)
 
 
 def wilson_interval(correct: int, n: int) -> tuple[float, float]:
@@ -53,10 +43,16 @@ def split_metrics(logits: torch.Tensor, labels: np.ndarray) -> dict:
     }
 
 
+def fake_image() -> np.ndarray:
+    """The design's hand-drawn digit: vertical, diagonal and horizontal bars, [28, 28] uint8."""
+    image = np.zeros((28, 28), dtype=np.uint8)
+    image[5:23, 9] = 180  # vertical bar, rows 5..22
+    for r in range(9, 19):
+        image[r, r] = 250  # diagonal
+    image[14, 5:15] = 200  # horizontal bar
+    return image
+
+
 def fake_image_prediction(model: nn.Module, class_names: list[str]) -> dict:
-    """The class the model gives the design's hand-drawn digit, with all ten probabilities."""
-    probabilities = torch.softmax(predict_logits(model, to_input(fake_image()[None])), dim=1)[0]
-    return {
-        "predicted": class_names[int(probabilities.argmax())],
-        "probabilities": {name: round(float(p), 6) for name, p in zip(class_names, probabilities)},
-    }
+    """The class the model gives the design's hand-drawn digit, with every class's probability."""
+    return classify(model, fake_image()[None], class_names)[0]

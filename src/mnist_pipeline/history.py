@@ -33,7 +33,7 @@ class EpochMetrics:
     def curves(self) -> dict[str, float]:
         """The values logged per epoch, by DVCLive name (rounded: plain, stable numbers)."""
         values = (self.train_loss, self.train_accuracy, self.val_loss, self.val_accuracy)
-        return {name: round(value, 6) for name, value in zip(CURVES, values)}
+        return {name: round(value, 6) for name, value in zip(CURVES, values, strict=True)}
 
 
 @contextmanager

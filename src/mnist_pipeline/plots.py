@@ -71,7 +71,7 @@ def misclassified_grid(
     fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.4, rows * 1.6 + 0.4), dpi=100)
     for ax in np.ravel(axes):
         ax.axis("off")
-    for ax, index in zip(np.ravel(axes), shown):
+    for ax, index in zip(np.ravel(axes), shown, strict=False):  # more axes than images
         ax.imshow(images[index], cmap="gray_r", vmin=0, vmax=255)
         ax.set_title(
             f"line {index + 1}\n{class_names[actual[index]]} → {class_names[predicted[index]]}",

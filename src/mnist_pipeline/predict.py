@@ -1,4 +1,4 @@
-"""Classify a user's own images: MNIST-style preprocessing, then the trained network.
+"""A user's own images, prepared as MNIST's were, for inference.classify.
 
 MNIST's digits were made by cropping each to its ink, scaling the longer side to 20 pixels
 and centring the result by its centre of mass in a 28x28 field, white ink on black. A photo
@@ -11,12 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, UnidentifiedImageError
 
 from .errors import PipelineError
-from .evaluate import predict_logits
-from .model import to_input
 
 DIGIT_BOX = 20  # MNIST's digits fit a 20x20 box...
 SIDE = 28  # ...centred by mass in 28x28
@@ -71,18 +68,6 @@ def to_mnist(gray: np.ndarray, name: str) -> np.ndarray:
     out = np.zeros((SIDE, SIDE), dtype=np.uint8)
     out[top : top + new_h, left : left + new_w] = np.clip(digit, 0, 255).round().astype(np.uint8)
     return out
-
-
-def classify(model: torch.nn.Module, images: np.ndarray, class_names: list[str]) -> list[dict]:
-    """images [n, 28, 28] uint8 -> for each, the predicted class and all ten probabilities."""
-    probabilities = torch.softmax(predict_logits(model, to_input(images)), dim=1)  # [n, 10]
-    return [
-        {
-            "predicted": class_names[int(p.argmax())],
-            "probabilities": {name: round(float(v), 6) for name, v in zip(class_names, p)},
-        }
-        for p in probabilities
-    ]
 
 
 def top_k(probabilities: dict[str, float], k: int = 3) -> list[tuple[str, float]]:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .datasets import NUM_CLASSES
 from .errors import PipelineError
-
-NUM_CLASSES = 10
 
 
 def hold_out(

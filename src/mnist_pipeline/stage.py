@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from collections.abc import Callable
 
 
@@ -12,9 +13,11 @@ def log(message: str) -> None:
     print(message, flush=True)
 
 
-def parser(description: str | None) -> argparse.ArgumentParser:
+def parser(description: str | None, params: bool = True) -> argparse.ArgumentParser:
+    """The stage's argument parser; every path is required, since dvc.yaml passes them all."""
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    if params:
+        p.add_argument("--params", type=Path, required=True, help="the params file")
     return p
 
 

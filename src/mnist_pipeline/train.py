@@ -20,8 +20,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from .errors import PipelineError
-from .evaluate import loss_and_accuracy, predict_logits
+from .evaluate import loss_and_accuracy
 from .history import EpochMetrics
+from .inference import predict_logits
 from .model import MnistCnn, to_input
 from .params import TrainParams
 from .progress import EpochProgress

@@ -1,0 +1,62 @@
+"""The checkpoint format: weights, architecture name, training params and class names, in a
+file that loads with torch.load(weights_only=True), so loading runs no code from the file."""
+
+from __future__ import annotations
+
+import io
+import pickle
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .errors import PipelineError
+from .model import MnistCnn
+
+ARCHITECTURE = "MnistCnn"
+CHECKPOINT_KEYS = {"architecture", "state_dict", "params", "class_names"}
+
+
+def checkpoint_bytes(model: nn.Module, params: dict, class_names: list[str]) -> bytes:
+    """A self-describing checkpoint that loads with weights_only=True (no code is unpickled).
+
+    Saved through memory: torch.save names the zip's folder after the file it writes, so
+    saving to a temporary file name would make the bytes differ from run to run.
+    """
+    buffer = io.BytesIO()
+    torch.save(
+        {
+            "architecture": ARCHITECTURE,
+            "state_dict": model.state_dict(),
+            "params": params,
+            "class_names": list(class_names),
+        },
+        buffer,
+    )
+    return buffer.getvalue()
+
+
+def load_checkpoint(path: Path) -> tuple[MnistCnn, dict]:
+    """Load a checkpoint safely; return the model in eval mode and the checkpoint dict."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: model file not found") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PipelineError(f"{path}: not a safe, readable checkpoint ({first_line})") from None
+    if not isinstance(checkpoint, dict) or not CHECKPOINT_KEYS <= checkpoint.keys():
+        found = sorted(checkpoint) if isinstance(checkpoint, dict) else type(checkpoint).__name__
+        raise PipelineError(f"{path}: checkpoint keys {found}, expected {sorted(CHECKPOINT_KEYS)}")
+    if checkpoint["architecture"] != ARCHITECTURE:
+        raise PipelineError(
+            f"{path}: architecture {checkpoint['architecture']!r}, expected {ARCHITECTURE!r}"
+        )
+    model = MnistCnn()
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as exc:
+        detail = " ".join(str(exc).split())
+        raise PipelineError(f"{path}: weights do not match {ARCHITECTURE}: {detail}") from None
+    model.eval()
+    return model, checkpoint
