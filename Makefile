@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # dvc.yaml's commands call `python`: the venv's must come first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: repro test venv clean-venv compare plots-offline reference-10k small-data full-scale
+.PHONY: repro test lint venv clean-venv compare plots-offline reference-10k small-data full-scale
 
 repro: $(VENV)/.run-installed
 	dvc repro
@@ -14,6 +14,10 @@ repro: $(VENV)/.run-installed
 
 test: $(VENV)/.test-installed build/plots-template.html
 	python -m pytest
+
+lint: $(VENV)/.test-installed
+	ruff check .
+	ruff format --check .
 
 venv: $(VENV)/.run-installed
 

@@ -18,9 +18,13 @@ def main() -> None:
     dataset = datasets.DATASETS[params.dataset]
     md5 = datasets.expected_md5(dataset, params.md5)
     sources = fetch.sources_with_env(params.sources.get(params.dataset, []), os.environ)
-    stage.log(f"fetch: {dataset.name}, {len(md5)} files, sources in order: {', '.join(sources)}")
+    listed = "".join(f"\n  {source}" for source in sources)
+    stage.log(f"fetch: {dataset.name}, {len(md5)} files; sources, in order:{listed}")
     # Built in a temporary folder and swapped in whole: the folder never holds a partial set.
-    files.replace_dir_atomic(args.out, lambda tmp: fetch.fetch_all(md5, sources, tmp, stage.log))
+    hint = fetch.offline_hint(os.environ)
+    files.replace_dir_atomic(
+        args.out, lambda tmp: fetch.fetch_all(md5, sources, tmp, stage.log, hint)
+    )
     stage.log(f"fetch: wrote {args.out}/")
 
 

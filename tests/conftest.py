@@ -1,15 +1,18 @@
 import pytest
 
 from helpers import (
+    NO_REAL_MNIST,
     REAL_MNIST,
     copy_project,
     make_git_repo,
+    real_mnist_file,
     run,
     stages_run,
     tool_env,
     update_params,
     write_idx_set,
 )
+from mnist_pipeline.datasets import FILE_NAMES
 
 # Small, fast settings for pipelines on the synthetic data of helpers.write_idx_set.
 SMALL_RUN = {
@@ -44,8 +47,8 @@ def pipeline_repo(tmp_path, synthetic_source):
 def shipped_run(tmp_path_factory):
     """The project as a fresh clone would have it (with the shipped dvc.lock and metrics),
     reproduced with `dvc repro` on the real MNIST. Returns (repo, env, stages that ran)."""
-    if not (REAL_MNIST / "train-images-idx3-ubyte.gz").exists():
-        pytest.skip(f"real MNIST not found at {REAL_MNIST}")
+    if not all(real_mnist_file(name) for name in FILE_NAMES):
+        pytest.skip(NO_REAL_MNIST)
     repo = copy_project(tmp_path_factory.mktemp("real") / "repo", extra=["dvc.lock", "metrics"])
     env = tool_env(MNIST_SOURCE=str(REAL_MNIST))
     make_git_repo(repo, env)

@@ -19,7 +19,19 @@ from mnist_pipeline.datasets import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAI
 from mnist_pipeline.idx import encode_idx
 
 ROOT = Path(__file__).resolve().parents[1]
-REAL_MNIST = ROOT.parent / "shared" / "data" / "mnist"
+# The real MNIST: $MNIST_SOURCE when set, else ../shared/data/mnist beside this checkout.
+REAL_MNIST = Path(os.environ.get("MNIST_SOURCE") or ROOT.parent / "shared" / "data" / "mnist")
+NO_REAL_MNIST = (
+    f"real MNIST not found at {REAL_MNIST}: set MNIST_SOURCE to a folder holding the four "
+    "MNIST files (.gz or not) to run this test"
+)
+
+
+def real_mnist_file(name: str) -> Path | None:
+    """The real MNIST file `name` (gzipped or not), or None when it is not there."""
+    return next((p for p in (REAL_MNIST / f"{name}.gz", REAL_MNIST / name) if p.is_file()), None)
+
+
 BIN = Path(sys.executable).parent  # the venv's bin: dvc, and the python dvc.yaml calls
 PROJECT_FILES = [
     "dvc.yaml", "params.yaml", ".dvcignore", ".dvc/config", ".dvc/.gitignore", ".dvc/plots",
@@ -91,7 +103,8 @@ def stage_command(name: str) -> list[str]:
 def tool_env(**extra: str) -> dict:
     """Environment for running dvc, git and stage scripts from the test venv."""
     env = dict(os.environ)
-    env.pop("MNIST_SOURCE", None)
+    for variable in ("DATASET_SOURCE", "MNIST_SOURCE"):  # fetch's own: each test sets its own
+        env.pop(variable, None)
     env.update(
         PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
         DVC_NO_ANALYTICS="1",
@@ -134,10 +147,14 @@ def update_params(repo: Path, changes: dict) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+def commit(repo: Path, env: dict, message: str) -> None:
+    run(["git", "add", "-A"], repo, env)
+    run(["git", "commit", "-qm", message], repo, env)
+
+
 def make_git_repo(repo: Path, env: dict) -> None:
     run(["git", "init", "-q", "-b", "main"], repo, env)
-    run(["git", "add", "-A"], repo, env)
-    run(["git", "commit", "-qm", "project copy"], repo, env)
+    commit(repo, env, "project copy")
 
 
 def stages_run(repro_output: str) -> list[str]:

@@ -9,15 +9,10 @@ import time
 import pytest
 import yaml
 
-from helpers import BIN, run
+from helpers import BIN, commit, run
 from mnist_pipeline import compare
 
 pytestmark = pytest.mark.slow
-
-
-def commit(repo, env, message):
-    run(["git", "add", "-A"], repo, env)
-    run(["git", "commit", "-qm", message], repo, env)
 
 
 def experiments(repo, env):

@@ -132,11 +132,19 @@ def test_when_every_source_fails_one_error_lists_them(tmp_path, server, files):
     _, md5 = files
     sources = [str(tmp_path / "nowhere"), f"{base}/404", "http://127.0.0.1:9/"]
     with pytest.raises(PipelineError) as error:
-        _fetch(TRAIN_LABELS, md5[TRAIN_LABELS], sources)
-    message = str(error.value)
-    assert message.startswith(f"fetch: no source provided a valid {TRAIN_LABELS}: ")
-    assert "nowhere (not a directory)" in message and "(HTTP 404" in message
-    assert "127.0.0.1:9/ (unreachable" in message and "\n" not in message
+        fetch.fetch_file(TRAIN_LABELS, md5[TRAIN_LABELS], sources, lambda _: None, "HINT")
+    lines = str(error.value).splitlines()
+    assert lines[0] == f"fetch: no source provided a valid {TRAIN_LABELS}:"
+    assert lines[1] == f"  {tmp_path / 'nowhere'} (does not exist)"
+    assert lines[2].startswith(f"  {base}/404 (HTTP 404")
+    assert lines[3].startswith("  http://127.0.0.1:9/ (unreachable")
+    assert lines[4:] == ["HINT"]
+
+
+def test_the_hint_names_the_variable_the_user_set():
+    assert "MNIST_SOURCE is set to '/x'" in fetch.offline_hint({"MNIST_SOURCE": "/x"})
+    assert "DATASET_SOURCE is set to '/y'" in fetch.offline_hint({"DATASET_SOURCE": "/y"})
+    assert fetch.offline_hint({}).startswith("offline? set MNIST_SOURCE")
 
 
 def test_fetch_all_writes_decompressed_verified_files(tmp_path, server, files):

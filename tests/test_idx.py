@@ -65,7 +65,7 @@ def test_counts_that_disagree(tmp_path):
 
 
 def test_missing_file_is_a_clear_error(tmp_path):
-    with pytest.raises(PipelineError, match="nope: cannot read"):
+    with pytest.raises(PipelineError, match="nope: file not found"):
         read_split(tmp_path / "nope", tmp_path / "nope")
 
 

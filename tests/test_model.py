@@ -75,7 +75,7 @@ def test_a_checkpoint_that_runs_code_is_refused_and_the_code_never_runs(tmp_path
     marker = tmp_path / "pwned"
     torch.save({"architecture": "MnistCnn", "payload": _Exploit(marker)}, tmp_path / "evil.pt")
     assert not marker.exists()
-    with pytest.raises(PipelineError, match="evil.pt: not a safe, readable checkpoint"):
+    with pytest.raises(PipelineError, match="evil.pt: not a safe, readable checkpoint: it holds"):
         load_checkpoint(tmp_path / "evil.pt")
     assert not marker.exists()
     # The same file does run code under a plain pickle load: the test's exploit is real.

@@ -7,7 +7,15 @@ import subprocess
 import pytest
 import torch
 
-from helpers import copy_project, make_git_repo, run, stages_run, tool_env, update_params
+from helpers import (
+    commit,
+    copy_project,
+    make_git_repo,
+    run,
+    stages_run,
+    tool_env,
+    update_params,
+)
 from mnist_pipeline import history
 
 pytestmark = pytest.mark.slow
@@ -16,11 +24,6 @@ ALL_STAGES = ["fetch", "prepare", "train", "evaluate", "plot"]
 
 def repro(repo, env, *args):
     return stages_run(run(["dvc", "repro", *args], repo, env).stdout)
-
-
-def commit(repo, env, message):
-    run(["git", "add", "-A"], repo, env)
-    run(["git", "commit", "-qm", message], repo, env)
 
 
 def test_only_the_affected_stages_run(pipeline_repo):

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from helpers import ROOT, run, update_params
+from helpers import ROOT, commit, run, update_params
 
 pytestmark = pytest.mark.slow
 
@@ -72,12 +72,10 @@ def render(browser, page, screenshot):
 def test_plots_render_offline_in_chromium(pipeline_repo, tmp_path, browser):
     repo, env = pipeline_repo
     run(["dvc", "repro"], repo, env)
-    run(["git", "add", "-A"], repo, env)
-    run(["git", "commit", "-qm", "two epochs"], repo, env)
+    commit(repo, env, "two epochs")
     update_params(repo, {"train.epochs": 4})
     run(["dvc", "repro"], repo, env)
-    run(["git", "add", "-A"], repo, env)
-    run(["git", "commit", "-qm", "four epochs"], repo, env)
+    commit(repo, env, "four epochs")
 
     commands = {"show": ["dvc", "plots", "show"], "diff": ["dvc", "plots", "diff", "HEAD~1"]}
     for name, command in commands.items():

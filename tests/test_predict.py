@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import REAL_MNIST, fit, synthetic_split, tool_env
+from helpers import fit, real_mnist_file, synthetic_split, tool_env
 from mnist_pipeline import checkpoint, evaluate, idx, inference, predict, tsv
+from mnist_pipeline.datasets import TEST_IMAGES, TEST_LABELS
 from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.model import to_input
 from mnist_pipeline.params import TrainParams
@@ -110,9 +111,17 @@ def test_cli_json_text_tsv_and_errors(tmp_path, synthetic_model):
     assert mixed.stdout.count("\n") == 1  # the good image is still classified
 
     missing = cli("predict", "--model", tmp_path / "none.pt", tmp_path / "a.png")
-    assert (
-        missing.returncode == 1
-        and missing.stderr.strip() == f"error: {tmp_path / 'none.pt'}: model file not found"
+    assert missing.returncode == 1 and missing.stderr.count("\n") == 1
+    assert missing.stderr.startswith(f"error: {tmp_path / 'none.pt'}: model file not found")
+    assert "pass --model PATH" in missing.stderr
+
+    # An image given as the model: the project's own refusal, not PyTorch's advice to load
+    # it with weights_only=False.
+    not_a_model = cli("predict", "--model", tmp_path / "a.png", tmp_path / "a.png")
+    assert not_a_model.returncode == 1 and "weights_only" not in not_a_model.stderr
+    assert not_a_model.stderr.strip() == (
+        f"error: {tmp_path / 'a.png'}: not a safe, readable checkpoint: not a PyTorch file "
+        "(expected models/model.pt as the train stage writes it)"
     )
 
 
@@ -128,9 +137,7 @@ def test_the_fake_image_as_png_is_a_four(shipped_run, tmp_path):
 @pytest.mark.slow
 def test_real_digits_as_png_agree_with_the_evaluate_stage(shipped_run, tmp_path):
     repo, _, _ = shipped_run
-    images, _ = idx.read_split(
-        REAL_MNIST / "t10k-images-idx3-ubyte.gz", REAL_MNIST / "t10k-labels-idx1-ubyte.gz"
-    )
+    images, _ = idx.read_split(real_mnist_file(TEST_IMAGES), real_mnist_file(TEST_LABELS))
     images = images[:300]
     net, _ = checkpoint.load_checkpoint(repo / "models/model.pt")
     expected = [
@@ -166,7 +173,7 @@ def test_report_prints_where_results_are_and_the_accuracies(tmp_path):
     result = cli("report", "--metrics", tmp_path / "metrics.json")
     assert result.returncode == 0, result.stderr
     assert "train accuracy 0.9690" in result.stdout and "test accuracy 0.9800" in result.stdout
-    assert f"metrics {tmp_path / 'metrics.json'}" in result.stdout
+    assert result.stdout.startswith(f"Results in {tmp_path / 'metrics.json'}:")  # the file used
     (tmp_path / "bad.json").write_text("[]")
     bad = cli("report", "--metrics", tmp_path / "bad.json")
     assert bad.returncode == 1 and "not a metrics file written by the evaluate stage" in bad.stderr

@@ -51,5 +51,5 @@ def test_a_history_with_a_missing_or_uneven_curve_is_one_clear_error(tmp_path):
     with pytest.raises(PipelineError, match="cover different epochs"):
         history.read(folder)
     (folder / "plots/metrics/val/loss.tsv").unlink()
-    with pytest.raises(PipelineError, match="val/loss.tsv: not found"):
+    with pytest.raises(PipelineError, match="val/loss.tsv: file not found"):
         history.read(folder)

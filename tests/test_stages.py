@@ -21,11 +21,14 @@ def stage(name, repo, **env):
     return run(stage_command(name), repo, tool_env(**env), check=False)
 
 
-def assert_user_error(result, message):
+def assert_user_error(result, message, lines=1):
+    """Exit 1, no traceback, and `message` on the error's first line; `lines` lines in all
+    (fetch lists the sources it tried, one a line)."""
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+    printed = result.stderr.strip().splitlines()
+    assert printed[0].startswith("error: ") and message in printed[0], result.stderr
+    assert len(printed) == lines, result.stderr
 
 
 def test_all_stages_in_order_write_their_outputs(repo):
@@ -69,7 +72,8 @@ def test_no_reachable_source_keeps_the_previous_data(repo, tmp_path):
     (repo / "data/raw").mkdir(parents=True)
     (repo / "data/raw/previous").write_text("kept")
     result = stage("fetch", repo)
-    assert_user_error(result, "fetch: no source provided a valid train-images-idx3-ubyte")
+    assert_user_error(result, "fetch: no source provided a valid train-images-idx3-ubyte", 4)
+    assert result.stderr.splitlines()[1] == f"  {tmp_path / 'missing'} (does not exist)"
     assert sorted(p.name for p in (repo / "data/raw").iterdir()) == ["previous"]
     assert not [p for p in (repo / "data").iterdir() if p.name.endswith(".tmp")]
 
@@ -129,7 +133,7 @@ def test_a_late_failure_leaves_no_partial_data(repo, synthetic_source):
     _, md5 = synthetic_source
     # The first three files verify; the last one cannot match, so the whole fetch fails.
     update_params(repo, {"fetch.md5": {**md5, "t10k-labels-idx1-ubyte": "0" * 32}})
-    assert_user_error(stage("fetch", repo), "no source provided a valid t10k-labels-idx1-ubyte")
+    assert_user_error(stage("fetch", repo), "no source provided a valid t10k-labels-idx1-ubyte", 3)
     assert sorted(p.name for p in (repo / "data").iterdir()) == [".gitignore", "prepared"]
 
 

@@ -11,10 +11,12 @@ import torch
 from torch import nn
 
 from .errors import PipelineError
+from .files import read_bytes
 from .model import MnistCnn
 
 ARCHITECTURE = "MnistCnn"
 CHECKPOINT_KEYS = {"architecture", "state_dict", "params", "class_names"}
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip file
 
 
 def checkpoint_bytes(model: nn.Module, params: dict, class_names: list[str]) -> bytes:
@@ -38,13 +40,23 @@ def checkpoint_bytes(model: nn.Module, params: dict, class_names: list[str]) -> 
 
 def load_checkpoint(path: Path) -> tuple[MnistCnn, dict]:
     """Load a checkpoint safely; return the model in eval mode and the checkpoint dict."""
+    data = read_bytes(path, "model file")
+    not_pytorch = PipelineError(
+        f"{path}: not a safe, readable checkpoint: not a PyTorch file "
+        "(expected models/model.pt as the train stage writes it)"
+    )
+    if not data.startswith(ZIP_MAGIC):
+        raise not_pytorch
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: model file not found") from None
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise PipelineError(f"{path}: not a safe, readable checkpoint ({first_line})") from None
+        checkpoint = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # PyTorch's own message advises weights_only=False, the one thing never to do here.
+        raise PipelineError(
+            f"{path}: not a safe, readable checkpoint: it holds objects other than weights, "
+            "which could run code when loaded, so it is refused"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError):
+        raise not_pytorch from None
     if not isinstance(checkpoint, dict) or not CHECKPOINT_KEYS <= checkpoint.keys():
         found = sorted(checkpoint) if isinstance(checkpoint, dict) else type(checkpoint).__name__
         raise PipelineError(f"{path}: checkpoint keys {found}, expected {sorted(CHECKPOINT_KEYS)}")

@@ -33,8 +33,7 @@ def report(metrics_path: Path) -> None:
         raise PipelineError(
             f"{metrics_path}: not a metrics file written by the evaluate stage"
         ) from None
-    folder = metrics_path.parent
-    print(f"Results: metrics {metrics_path}, plots {folder / 'plots'}/, model models/model.pt")
+    print(f"Results in {metrics_path}:")
     print("\n".join(lines))
 
 
@@ -43,6 +42,11 @@ def predict_files(inputs: list[Path], model_path: Path, as_json: bool) -> bool:
     from . import checkpoint as checkpoints  # torch and PIL load only for this command
     from . import inference, predict, tsv
 
+    if not model_path.exists():
+        raise PipelineError(
+            f"{model_path}: model file not found (looked in {Path.cwd()}): run this inside the "
+            "project after `make repro`, or pass --model PATH"
+        )
     net, checkpoint = checkpoints.load_checkpoint(model_path)
     class_names = checkpoint["class_names"]
     all_ok = True
@@ -83,7 +87,10 @@ def main(argv: list[str] | None = None) -> None:
         "predict", help="classify PNG/JPEG images, or the lines of a prepared .tsv file"
     )
     predict_parser.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE")
-    predict_parser.add_argument("--model", type=Path, default=Path("models/model.pt"))
+    predict_parser.add_argument(
+        "--model", type=Path, default=Path("models/model.pt"),
+        help="a checkpoint written by the train stage (default: %(default)s, in this folder)",
+    )  # fmt: skip
     predict_parser.add_argument("--json", action="store_true", help="one JSON object a line")
     template_parser = commands.add_parser(
         "plots-template", help="write an offline HTML template for `dvc plots show`"

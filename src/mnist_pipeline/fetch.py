@@ -105,8 +105,9 @@ class BoundedInflater:
         return b"".join(self.parts)
 
 
-def fetch_file(name: str, md5: str, sources: list[str], log: Log) -> bytes:
-    """Return the decompressed bytes of IDX file `name` whose md5 equals `md5`."""
+def fetch_file(name: str, md5: str, sources: list[str], log: Log, hint: str = "") -> bytes:
+    """Return the decompressed bytes of IDX file `name` whose md5 equals `md5`; when no source
+    has it, a PipelineError lists each source with its reason, one a line, then `hint`."""
     failures = []
     for source in sources:
         try:
@@ -125,17 +126,14 @@ def fetch_file(name: str, md5: str, sources: list[str], log: Log) -> bytes:
             continue
         log(f"  {name}: verified md5 {md5} from {source}")
         return data
-    tried = "; ".join(failures) if failures else "no sources given"
-    raise PipelineError(
-        f"fetch: no source provided a valid {name}: {tried} "
-        f"(offline? set {SOURCE_VARIABLES[0]} to a folder holding the files)"
-    )
+    tried = "".join(f"\n  {failure}" for failure in failures) or "\n  (no sources given)"
+    raise PipelineError(f"fetch: no source provided a valid {name}:{tried}\n{hint}")
 
 
 def _read_dir(source: str, name: str) -> BoundedInflater:
     folder = Path(source)
     if not folder.is_dir():
-        raise SourceFailed("not a directory")
+        raise SourceFailed("is a file, not a folder" if folder.exists() else "does not exist")
     limit = download_limit(FILE_BYTES[name])
     for candidate in (folder / f"{name}.gz", folder / name):
         if candidate.is_file():
@@ -200,13 +198,29 @@ def _progress(received: int, total: int, start: float) -> str:
     return f"{done} MB, {received / 1e6 / elapsed:.1f} MB/s"
 
 
-def fetch_all(expected_md5: dict[str, str], sources: list[str], out_dir: Path, log: Log) -> None:
+def fetch_all(
+    expected_md5: dict[str, str], sources: list[str], out_dir: Path, log: Log, hint: str = ""
+) -> None:
     """Write every verified, decompressed file of `expected_md5` into `out_dir`."""
     for name, md5 in expected_md5.items():
-        (Path(out_dir) / name).write_bytes(fetch_file(name, md5, sources, log))
+        (Path(out_dir) / name).write_bytes(fetch_file(name, md5, sources, log, hint))
 
 
 def sources_with_env(sources: list[str], environ: dict[str, str]) -> list[str]:
     """The params' sources, preceded by those the environment variables name."""
     overrides = [environ[v].strip() for v in SOURCE_VARIABLES if environ.get(v, "").strip()]
     return list(dict.fromkeys([*overrides, *sources]))  # each source once, in order
+
+
+def offline_hint(environ: dict[str, str]) -> str:
+    """What to do when no source worked, naming the variable the user set, if any."""
+    for variable in SOURCE_VARIABLES:
+        if environ.get(variable, "").strip():
+            return (
+                f"{variable} is set to {environ[variable].strip()!r}: it should name a folder "
+                "holding the four files (.gz or not), or a mirror's base URL"
+            )
+    return (
+        "offline? set MNIST_SOURCE (or DATASET_SOURCE, for any data set) to a folder "
+        "holding the four files"
+    )

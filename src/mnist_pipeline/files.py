@@ -1,7 +1,9 @@
-"""Small file helpers: atomic writes, so a failed stage never leaves a half-written output."""
+"""File helpers: reading with one clear error, and atomic writes, so a failed stage never
+leaves a half-written output."""
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
@@ -36,7 +38,8 @@ def write_json_atomic(path: Path, obj: object) -> None:
 
 
 def replace_dir_atomic(path: Path, fill: Callable[[Path], None]) -> None:
-    """Build a directory with fill(tmp_dir) beside `path`, then swap it in whole."""
+    """Build a directory with fill(tmp_dir) beside `path`, then swap it in whole: `path` is at
+    every moment either the complete old directory or the complete new one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
@@ -44,15 +47,43 @@ def replace_dir_atomic(path: Path, fill: Callable[[Path], None]) -> None:
         fill(tmp)
         tmp.chmod(0o755)  # mkdtemp makes it private
         if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
+            _exchange(tmp, path)  # tmp now holds the old directory, removed below
+        else:
+            os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def read_text(path: Path) -> str:
-    """The text of `path`, or a PipelineError naming it."""
+def _exchange(a: Path, b: Path) -> None:
+    """Swap two directories in one step (Linux renameat2 RENAME_EXCHANGE). Elsewhere, or on a
+    file system without it: the old one is renamed aside, then the new one into place."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is not None:
+        at_fdcwd, rename_exchange = -100, 2
+        if renameat2(at_fdcwd, bytes(a), at_fdcwd, bytes(b), rename_exchange) == 0:
+            return
+    aside = a.with_name(a.name + ".old")
+    os.replace(b, aside)
+    os.replace(a, b)
+    os.replace(aside, a)
+
+
+def read_bytes(path: Path, what: str = "file") -> bytes:
+    """The bytes of `path`, or a PipelineError naming it and saying what went wrong."""
     try:
-        return Path(path).read_text(encoding="utf-8")
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: {what} not found") from None
+    except IsADirectoryError:
+        raise PipelineError(f"{path}: is a folder, expected a {what}") from None
     except OSError as exc:
         raise PipelineError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def read_text(path: Path, what: str = "file") -> str:
+    """The UTF-8 text of `path`, or a PipelineError naming it."""
+    try:
+        return read_bytes(path, what).decode("utf-8")
+    except UnicodeDecodeError:
+        raise PipelineError(f"{path}: not a text file (UTF-8 expected)") from None

@@ -13,6 +13,7 @@ import zlib
 import numpy as np
 
 from .errors import PipelineError
+from .files import read_bytes
 
 GZIP_MAGIC = b"\x1f\x8b"
 UBYTE = 0x08
@@ -85,12 +86,7 @@ def read_split(images_path, labels_path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _read(path) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as exc:
-        raise PipelineError(f"{path}: cannot read ({exc.strerror})") from None
-    return decompress(data, str(path))
+    return decompress(read_bytes(path), str(path))
 
 
 def encode_idx(array: np.ndarray) -> bytes:

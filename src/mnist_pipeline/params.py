@@ -16,6 +16,7 @@ from typing import Literal
 import yaml
 
 from .errors import PipelineError
+from .files import read_text
 
 
 def _require(ok: bool, key: str, expected: str) -> None:
@@ -157,10 +158,9 @@ def parse_section(cls: type, section: str, values: object):
 
 def load_params(path: Path, section: str, cls: type):
     """Read params.yaml and return its `section` as a validated `cls`."""
+    text = read_text(path, "params file")
     try:
-        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: params file not found") from None
+        document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise PipelineError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(document, dict) or section not in document:

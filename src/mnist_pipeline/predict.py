@@ -8,12 +8,14 @@ unlike anything it was trained on.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .errors import PipelineError
+from .files import read_bytes
 
 DIGIT_BOX = 20  # MNIST's digits fit a 20x20 box...
 SIDE = 28  # ...centred by mass in 28x28
@@ -23,16 +25,15 @@ MIN_CONTRAST = 32  # grey levels between background and ink; less is an empty im
 
 def read_image(path: Path) -> np.ndarray:
     """A PNG, JPEG or other image file -> greyscale [h, w] uint8."""
+    data = read_bytes(path)
     try:
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(data)) as image:
             image.load()
             if image.mode in ("RGBA", "LA") or "transparency" in image.info:
                 # Transparent pixels count as white paper, not as black ink.
                 background = Image.new("RGBA", image.size, "white")
                 image = Image.alpha_composite(background, image.convert("RGBA"))
             return np.asarray(image.convert("L"), dtype=np.uint8)
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: file not found") from None
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise PipelineError(f"{path}: not a readable image (PNG or JPEG expected): {exc}") from None
 

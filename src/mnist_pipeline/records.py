@@ -8,23 +8,22 @@ per_class.csv     accuracy per class, in class order
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .errors import PipelineError
+from .files import read_text
 
 
 def read_table(path: Path, columns: dict[str, str], sep: str = ",") -> pd.DataFrame:
     """A table with exactly `columns` (name: dtype), or a PipelineError naming the file."""
     expected = ", ".join(columns)
+    text = read_text(path)
     try:
-        table = pd.read_csv(path, sep=sep, dtype=columns)
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: not found") from None
-    except OSError as exc:
-        raise PipelineError(f"{path}: cannot read ({exc.strerror})") from None
+        table = pd.read_csv(io.StringIO(text), sep=sep, dtype=columns)
     except (ValueError, TypeError, pd.errors.ParserError, pd.errors.EmptyDataError):
         raise PipelineError(f"{path}: malformed, expected columns {expected}") from None
     if list(table.columns) != list(columns) or table.isna().any().any():

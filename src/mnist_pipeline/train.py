@@ -49,13 +49,15 @@ def pick_device(choice: str) -> torch.device:
 def make_optimizer(model: nn.Module, params: TrainParams) -> torch.optim.Optimizer:
     if params.optimizer == "adamw":
         return torch.optim.AdamW(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
-    return torch.optim.SGD(
-        model.parameters(),
-        lr=params.lr,
-        momentum=params.momentum,
-        nesterov=params.nesterov,
-        weight_decay=params.weight_decay,
-    )
+    if params.optimizer == "sgd":
+        return torch.optim.SGD(
+            model.parameters(),
+            lr=params.lr,
+            momentum=params.momentum,
+            nesterov=params.nesterov,
+            weight_decay=params.weight_decay,
+        )
+    raise PipelineError(f"params: train.optimizer: unknown optimizer {params.optimizer!r}")
 
 
 def augment(x: torch.Tensor, params: TrainParams, generator: torch.Generator) -> torch.Tensor:

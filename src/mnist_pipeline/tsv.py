@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import PipelineError
+from .files import read_bytes
 
 PIXELS = 28 * 28
 FIELDS = PIXELS + 1
@@ -100,8 +101,4 @@ def write(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
 
 
 def read(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise PipelineError(f"{path}: cannot read ({exc.strerror})") from None
-    return decode(data, str(path))
+    return decode(read_bytes(path), str(path))
