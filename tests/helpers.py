@@ -32,6 +32,7 @@ def real_mnist_file(name: str) -> Path | None:
     return next((p for p in (REAL_MNIST / f"{name}.gz", REAL_MNIST / name) if p.is_file()), None)
 
 
+ARTIFACTS = ROOT / "build" / "test-artifacts"  # screenshots, kept for people to look at
 BIN = Path(sys.executable).parent  # the venv's bin: dvc, and the python dvc.yaml calls
 PROJECT_FILES = [
     "dvc.yaml", "params.yaml", ".dvcignore", ".dvc/config", ".dvc/.gitignore", ".dvc/plots",

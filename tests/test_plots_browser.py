@@ -1,17 +1,14 @@
 """`dvc plots show` and `dvc plots diff` pages, rendered offline in a real headless Chromium."""
 
 import json
-import shutil
 
 import pytest
 
-from helpers import ROOT, commit, run, update_params
+from helpers import ARTIFACTS, ROOT, commit, run, update_params
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 TEMPLATE = ROOT / "build/plots-template.html"
-ARTIFACTS = ROOT / "build/test-artifacts"  # screenshots, kept for people to look at
 
 # Per Vega view: its canvas size and how many pixels were drawn; per image: its size.
 INSPECT = """
@@ -27,31 +24,6 @@ const images = [...document.querySelectorAll('img')].map(i => ({
 const errors = [...document.querySelectorAll('.vega-embed .error, .error')].map(e => e.textContent);
 return JSON.stringify({views, images, errors});
 """
-
-
-@pytest.fixture
-def browser(tmp_path):
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.skip("needs Debian's chromium and chromium-driver (.ci/run installs them)")
-    if not TEMPLATE.exists():
-        pytest.skip(f"{TEMPLATE} missing: run `make plots-offline`")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in [
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", f"--user-data-dir={tmp_path / 'chromium-profile'}",
-        # Every host name fails to resolve: the page must render from the file alone.
-        "--host-resolver-rules=MAP * ~NOTFOUND",
-    ]:  # fmt: skip
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_window_size(1400, 2600)
-    yield driver
-    driver.quit()
 
 
 def render(browser, page, screenshot):
@@ -70,6 +42,8 @@ def render(browser, page, screenshot):
 
 
 def test_plots_render_offline_in_chromium(pipeline_repo, tmp_path, browser):
+    if not TEMPLATE.exists():
+        pytest.skip(f"{TEMPLATE} missing: run `make plots-offline`")
     repo, env = pipeline_repo
     run(["dvc", "repro"], repo, env)
     commit(repo, env, "two epochs")

@@ -3,6 +3,8 @@
 mnist-pipeline report                 a finished run's results
 mnist-pipeline compare [-n N]         the experiments and the workspace, one short table
 mnist-pipeline predict IMAGE... [--model models/model.pt] [--json]
+mnist-pipeline serve [--model models/model.pt] [--host 127.0.0.1] [--port 8000]
+                                      a local page: draw a digit, see the model's answer
 mnist-pipeline plots-template NODE_MODULES OUT   the offline page for `dvc plots show`
 """
 
@@ -92,6 +94,18 @@ def main(argv: list[str] | None = None) -> None:
         help="a checkpoint written by the train stage (default: %(default)s, in this folder)",
     )  # fmt: skip
     predict_parser.add_argument("--json", action="store_true", help="one JSON object a line")
+    serve_parser = commands.add_parser(
+        "serve", help="a local page to draw a digit and see what the model makes of it"
+    )
+    serve_parser.add_argument(
+        "--model", type=Path, default=Path("models/model.pt"),
+        help="a checkpoint written by the train stage (default: %(default)s)",
+    )  # fmt: skip
+    serve_parser.add_argument(
+        "--host", default="127.0.0.1",
+        help="address to listen on (default: %(default)s, this machine only)",
+    )  # fmt: skip
+    serve_parser.add_argument("--port", type=int, default=8000, help="(default: %(default)s)")
     template_parser = commands.add_parser(
         "plots-template", help="write an offline HTML template for `dvc plots show`"
     )
@@ -112,6 +126,10 @@ def main(argv: list[str] | None = None) -> None:
                 sys.exit(1)
 
         stage.run(run_predict)
+    elif args.command == "serve":
+        from .serve import serve
+
+        stage.run(lambda: serve(args.model, args.host, args.port))
     elif args.command == "plots-template":
 
         def write_template() -> None:

@@ -25,7 +25,11 @@ MIN_CONTRAST = 32  # grey levels between background and ink; less is an empty im
 
 def read_image(path: Path) -> np.ndarray:
     """A PNG, JPEG or other image file -> greyscale [h, w] uint8."""
-    data = read_bytes(path)
+    return decode_image(read_bytes(path), str(path))
+
+
+def decode_image(data: bytes, name: str) -> np.ndarray:
+    """The bytes of a PNG, JPEG or other image -> greyscale [h, w] uint8."""
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.load()
@@ -34,8 +38,10 @@ def read_image(path: Path) -> np.ndarray:
                 background = Image.new("RGBA", image.size, "white")
                 image = Image.alpha_composite(background, image.convert("RGBA"))
             return np.asarray(image.convert("L"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise PipelineError(f"{path}: not a readable image (PNG or JPEG expected): {exc}") from None
+    except UnidentifiedImageError:
+        raise PipelineError(f"{name}: not a readable image (PNG or JPEG expected)") from None
+    except (OSError, ValueError) as exc:  # a damaged file of a known format
+        raise PipelineError(f"{name}: not a readable image (PNG or JPEG expected): {exc}") from None
 
 
 def to_mnist(gray: np.ndarray, name: str) -> np.ndarray:

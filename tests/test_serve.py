@@ -1,0 +1,269 @@
+"""`mnist-pipeline serve`: the JSON API, its refusals, the command, and the page in Chromium."""
+
+import http.client
+import io
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import ARTIFACTS, fit, synthetic_split
+from mnist_pipeline import checkpoint, evaluate, inference, predict
+from mnist_pipeline.params import TrainParams
+from mnist_pipeline.serve import MAX_BODY, Predictor, make_server
+
+NAMES = [str(i) for i in range(10)]
+
+
+def png(image: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def synthetic_model(tmp_path_factory):
+    images, labels = synthetic_split(200, seed=0)
+    net, _ = fit(images, labels, TrainParams(epochs=3, lr=0.05))
+    path = tmp_path_factory.mktemp("model") / "model.pt"
+    path.write_bytes(checkpoint.checkpoint_bytes(net, {"lr": 0.05}, NAMES))
+    return path
+
+
+def start(model_path):
+    """A server on a free loopback port, in this process; returns (server, port)."""
+    server = make_server(Predictor(model_path), "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, server.server_port
+
+
+@pytest.fixture(scope="module")
+def api(synthetic_model):
+    server, port = start(synthetic_model)
+    yield port
+    server.shutdown()
+    server.server_close()
+
+
+def request(port, method, path, body=None, headers=None):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request(method, path, body=body, headers=headers or {})
+    response = connection.getresponse()
+    status, data = response.status, response.read()
+    connection.close()
+    return status, data
+
+
+def test_predict_gives_the_cli_s_answer_and_the_input_it_saw(api, synthetic_model, tmp_path):
+    image = synthetic_split(1, seed=5)[0][0]
+    (tmp_path / "digit.png").write_bytes(png(image))
+    status, data = request(api, "POST", "/api/predict", png(image))
+    answer = json.loads(data)
+    assert status == 200 and set(answer) == {"predicted", "probabilities", "input"}
+    net, _ = checkpoint.load_checkpoint(synthetic_model)
+    seen = predict.to_mnist(predict.read_image(tmp_path / "digit.png"), "digit.png")
+    cli = inference.classify(net, seen[None], NAMES)[0]  # what `mnist-pipeline predict` prints
+    assert answer["predicted"] == cli["predicted"]
+    assert answer["probabilities"] == cli["probabilities"]
+    assert np.array_equal(np.array(answer["input"], dtype=np.uint8), seen)  # [28, 28]
+
+
+def test_the_model_is_described(api, synthetic_model):
+    status, data = request(api, "GET", "/api/model")
+    model = json.loads(data)
+    assert status == 200 and model["model"] == str(synthetic_model)
+    assert model["params"] == {"lr": 0.05} and model["class_names"] == NAMES
+    assert model["test_accuracy"] is None  # no metrics/metrics.json beside this one
+
+
+def test_the_page_is_served_whole_and_needs_no_network(api):
+    status, data = request(api, "GET", "/")
+    page = data.decode()
+    assert status == 200 and "<canvas" in page and "pointerdown" in page
+    assert "src=" not in page and "href=" not in page  # no script, style or font from elsewhere
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (b"not an image at all", "not a readable image (PNG or JPEG expected)"),
+        (png(np.zeros((280, 280), dtype=np.uint8)), "no digit found"),  # an empty drawing
+        (b"", "not a readable image"),
+    ],
+)
+def test_bad_images_get_400_with_a_one_line_json_error(api, body, message):
+    status, data = request(api, "POST", "/api/predict", body)
+    error = json.loads(data)["error"]
+    assert status == 400 and message in error and "\n" not in error
+
+
+def test_a_body_over_5_mb_is_refused_before_it_is_read(api):
+    connection = http.client.HTTPConnection("127.0.0.1", api, timeout=10)
+    connection.putrequest("POST", "/api/predict")
+    connection.putheader("Content-Length", str(MAX_BODY + 1))
+    connection.endheaders()  # and no body at all: the answer must not wait for one
+    response = connection.getresponse()
+    assert response.status == 413 and "over 5,242,880 bytes" in json.loads(response.read())["error"]
+    connection.close()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/nothing",
+        "/../../../../etc/passwd",
+        "/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+        "/api/../../../etc/passwd",
+        "//etc/passwd",
+        "/serve.py",
+        "/serve_page.html",
+        "/api/predict/../../checkpoint.py",
+        "/..%2f..%2f..%2fetc%2fpasswd",
+    ],
+)
+def test_unknown_paths_and_traversal_attempts_get_404(api, path):
+    status, data = request(api, "GET", path)
+    assert status == 404 and b"root:" not in data and b"import" not in data
+    assert json.loads(data)["error"].startswith("not found")
+
+
+def serve_command(*args):
+    return [sys.executable, "-m", "mnist_pipeline", "serve", "--port", "0", *args]
+
+
+def test_a_bad_checkpoint_stops_the_command_before_it_listens(tmp_path):
+    (tmp_path / "model.pt").write_bytes(png(np.zeros((8, 8), dtype=np.uint8)))
+    result = subprocess.run(
+        serve_command("--model", str(tmp_path / "model.pt")), capture_output=True, text=True
+    )
+    assert result.returncode == 1 and "serving" not in result.stdout
+    assert result.stderr.strip() == (
+        f"error: {tmp_path / 'model.pt'}: not a safe, readable checkpoint: not a PyTorch file "
+        "(expected models/model.pt as the train stage writes it)"
+    )
+
+
+@pytest.mark.parametrize("host, warned", [("127.0.0.1", False), ("0.0.0.0", True)])
+def test_ctrl_c_stops_it_cleanly_and_other_hosts_are_warned_about(synthetic_model, host, warned):
+    server = subprocess.Popen(
+        serve_command("--model", str(synthetic_model), "--host", host),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        line = server.stdout.readline()
+        assert line.startswith(f"serving {synthetic_model} at http://{host}:")
+        port = int(line.split(":")[2].split("/")[0])
+        assert request(port, "GET", "/api/model")[0] == 200
+    finally:
+        server.send_signal(signal.SIGINT)
+        out, err = server.communicate(timeout=10)
+    assert server.returncode == 0 and out.strip() == "stopped", (out, err)
+    assert "Traceback" not in err
+    assert ("no authentication" in err) == warned
+
+
+@pytest.mark.slow
+def test_drawing_a_one_and_a_seven_and_uploading_a_four_in_chromium(shipped_run, browser):
+    """The shipped model, the real page: strokes drawn with pointer events, an upload."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    repo, _, _ = shipped_run
+    server, port = start(repo / "models/model.pt")
+    try:
+        browser.get(f"http://127.0.0.1:{port}/")
+        WebDriverWait(browser, 10).until(
+            lambda d: "test accuracy 98.0 %" in d.find_element("id", "model").text
+        )
+        pad = browser.find_element("id", "pad")
+
+        def draw(points):  # canvas pixels (280 x 280); offsets are from the canvas centre
+            actions = ActionChains(browser, duration=10)
+            actions.move_to_element_with_offset(pad, points[0][0] - 140, points[0][1] - 140)
+            actions.click_and_hold()
+            for (x, y), (px, py) in zip(points[1:], points[:-1], strict=True):
+                actions.move_by_offset(x - px, y - py)
+            actions.release().perform()
+
+        def line(p, q, steps=12):
+            return [
+                (round(p[0] + (q[0] - p[0]) * i / steps), round(p[1] + (q[1] - p[1]) * i / steps))
+                for i in range(steps + 1)
+            ]
+
+        def answer_becomes(expected):
+            WebDriverWait(browser, 10).until(
+                lambda d: d.find_element("id", "answer").text == expected
+            )
+
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        draw(line((140, 40), (140, 240)))
+        answer_becomes("one")
+        browser.save_screenshot(str(ARTIFACTS / "serve-one.png"))
+
+        browser.find_element("id", "clear").click()
+        draw(line((70, 50), (210, 50)))  # the seven's bar: a stroke of its own...
+        draw(line((210, 50), (120, 240)))  # ...then its stem: predicted after each stroke
+        answer_becomes("seven")
+        assert len(browser.find_elements("css selector", "#bars .bar")) == 3  # the top three
+        browser.save_screenshot(str(ARTIFACTS / "serve-seven.png"))
+
+        browser.find_element("id", "undo").click()  # back to the bar alone
+        WebDriverWait(browser, 10).until(lambda d: d.find_element("id", "answer").text != "seven")
+
+        fake = ARTIFACTS / "fake-digit.png"
+        Image.fromarray(255 - evaluate.fake_image()).resize((140, 140)).save(fake)
+        browser.find_element("id", "upload").send_keys(str(fake))
+        answer_becomes("four")
+        browser.save_screenshot(str(ARTIFACTS / "serve-upload.png"))
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.slow
+def test_the_fake_image_as_png_is_a_four_through_the_api(shipped_run):
+    repo, _, _ = shipped_run
+    server, port = start(repo / "models/model.pt")
+    try:
+        status, data = request(port, "POST", "/api/predict", png(evaluate.fake_image()))
+        assert status == 200 and json.loads(data)["predicted"] == "four"
+        model = json.loads(request(port, "GET", "/api/model")[1])
+        assert model["test_accuracy"] == 0.98 and model["params"]["epochs"] == 50
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_many_clients_at_once_all_get_answers(api):
+    """A small load test (the benchmark is bench/serve.py): 8 threads, 40 requests, answered
+    in shared batches, each the answer a lone request gets."""
+    images = synthetic_split(4, seed=5)[0]
+    alone = [json.loads(request(api, "POST", "/api/predict", png(i))[1]) for i in images]
+    statuses, mismatches = [], []
+
+    def client(k):
+        for _ in range(5):
+            status, data = request(api, "POST", "/api/predict", png(images[k % 4]))
+            statuses.append(status)
+            answer = json.loads(data)
+            if answer["predicted"] != alone[k % 4]["predicted"] or any(
+                abs(answer["probabilities"][c] - alone[k % 4]["probabilities"][c]) > 1e-5
+                for c in NAMES
+            ):
+                mismatches.append(answer)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+    start_time = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert statuses == [200] * 40 and time.monotonic() - start_time < 60
+    assert mismatches == []
