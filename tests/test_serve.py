@@ -178,8 +178,9 @@ def test_drawing_a_one_and_a_seven_and_uploading_a_four_in_chromium(shipped_run,
     server, port = start(repo / "models/model.pt")
     try:
         browser.get(f"http://127.0.0.1:{port}/")
+        accuracy = json.loads((repo / "metrics/metrics.json").read_text())["test"]["accuracy"]
         WebDriverWait(browser, 10).until(
-            lambda d: "test accuracy 98.0 %" in d.find_element("id", "model").text
+            lambda d: f"test accuracy {100 * accuracy:.1f} %" in d.find_element("id", "model").text
         )
         pad = browser.find_element("id", "pad")
 
@@ -235,7 +236,9 @@ def test_the_fake_image_as_png_is_a_four_through_the_api(shipped_run):
         status, data = request(port, "POST", "/api/predict", png(evaluate.fake_image()))
         assert status == 200 and json.loads(data)["predicted"] == "four"
         model = json.loads(request(port, "GET", "/api/model")[1])
-        assert model["test_accuracy"] == 0.98 and model["params"]["epochs"] == 50
+        metrics = json.loads((repo / "metrics/metrics.json").read_text())
+        assert model["test_accuracy"] == metrics["test"]["accuracy"]
+        assert model["params"]["epochs"] == 50
     finally:
         server.shutdown()
         server.server_close()
