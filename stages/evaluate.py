@@ -6,10 +6,11 @@ import bootstrap  # noqa: F401, I001  (first: this checkout's src, a clear error
 from pathlib import Path
 
 from mnist_pipeline import checkpoint, evaluate, files, inference, model, records, stage, tsv
+from mnist_pipeline.params import load_dataset
 
 
 def main() -> None:
-    parser = stage.parser(__doc__, params=False)
+    parser = stage.parser(__doc__)
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--train", type=Path, required=True)
     parser.add_argument("--test", type=Path, required=True)
@@ -18,8 +19,8 @@ def main() -> None:
     parser.add_argument("--predictions", type=Path, required=True)
     args = parser.parse_args()
 
-    net, saved = checkpoint.load_checkpoint(args.model)
-    class_names = saved["class_names"]
+    class_names = list(load_dataset(args.params).class_names)
+    net, _ = checkpoint.load_checkpoint(args.model)
     train_images, train_labels = tsv.read(args.train)
     test_images, test_labels = tsv.read(args.test)
     train_logits = inference.predict_logits(net, model.to_input(train_images))  # [n, 10]

@@ -5,8 +5,8 @@ import bootstrap  # noqa: F401, I001  (first: this checkout's src, a clear error
 
 from pathlib import Path
 
-from mnist_pipeline import datasets, files, history, plots, records, stage, tsv
-from mnist_pipeline.params import FetchParams, load_params
+from mnist_pipeline import files, history, plots, records, stage, tsv
+from mnist_pipeline.params import load_dataset
 
 
 def main() -> None:
@@ -16,8 +16,7 @@ def main() -> None:
     parser.add_argument("--test", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    dataset = datasets.DATASETS[load_params(args.params, "fetch", FetchParams).dataset]
-    class_names = list(dataset.class_names)
+    class_names = list(load_dataset(args.params).class_names)
 
     curves = history.read(args.history)
     actual, predicted = records.read_predictions(args.predictions, class_names)

@@ -6,8 +6,8 @@ import bootstrap  # noqa: F401, I001  (first: this checkout's src, a clear error
 import resource
 from pathlib import Path
 
-from mnist_pipeline import checkpoint, datasets, files, history, progress, stage, train, tsv
-from mnist_pipeline.params import FetchParams, TrainParams, load_params, outcome_params
+from mnist_pipeline import checkpoint, files, history, progress, stage, train, tsv
+from mnist_pipeline.params import TrainParams, load_dataset, load_params, outcome_params
 
 
 def main() -> None:
@@ -18,7 +18,7 @@ def main() -> None:
     parser.add_argument("--history", type=Path, required=True)
     args = parser.parse_args()
     params = load_params(args.params, "train", TrainParams)
-    dataset = datasets.DATASETS[load_params(args.params, "fetch", FetchParams).dataset]
+    class_names = list(load_dataset(args.params).class_names)
 
     images, labels = tsv.read(args.train)
     val_images, val_labels = tsv.read(args.val)
@@ -32,7 +32,7 @@ def main() -> None:
             on_epoch=lambda metrics: history.log_epoch(live, metrics),
         )  # fmt: skip
     # Written only after training finished: a diverged or interrupted run leaves no model.
-    saved = checkpoint.checkpoint_bytes(net, outcome_params(params), list(dataset.class_names))
+    saved = checkpoint.checkpoint_bytes(net, outcome_params(params), class_names)
     files.write_bytes_atomic(args.model, saved)
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
     stage.log(f"train: wrote {args.model} and {args.history}/; peak memory {peak_gb:.2f} GiB")

@@ -72,7 +72,7 @@ def test_stage_scripts_keep_no_paths_of_their_own():
 def expected_stages_of_each_param() -> dict[str, set[str]]:
     """Every params.yaml key and the stages that must list it in dvc.yaml: a section's stage
     lists all its keys but the print-only ones, which no stage lists (they re-run nothing);
-    fetch.dataset also names the classes for train (the checkpoint) and plot."""
+    fetch.dataset also names the classes for train, evaluate and plot."""
     expected = {}
     for section, cls in {
         "fetch": FetchParams,
@@ -82,7 +82,7 @@ def expected_stages_of_each_param() -> dict[str, set[str]]:
         for name in cls.__dataclass_fields__:
             printing = name in print_only_keys(cls)
             expected[f"{section}.{name}"] = set() if printing else {section}
-    expected["fetch.dataset"] |= {"train", "plot"}
+    expected["fetch.dataset"] |= {"train", "evaluate", "plot"}
     return expected
 
 

@@ -15,6 +15,7 @@ from typing import Literal
 
 import yaml
 
+from .datasets import DATASETS, Dataset
 from .errors import PipelineError
 from .files import read_text
 
@@ -166,3 +167,9 @@ def load_params(path: Path, section: str, cls: type):
     if not isinstance(document, dict) or section not in document:
         raise PipelineError(f"{path}: missing section '{section}'")
     return parse_section(cls, section, document[section])
+
+
+def load_dataset(path: Path) -> Dataset:
+    """The data set `fetch.dataset` names: the one route by which stages learn the class names
+    (the checkpoint carries them too, for `predict` and `serve`, which read no params)."""
+    return DATASETS[load_params(path, "fetch", FetchParams).dataset]

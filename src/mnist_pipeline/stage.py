@@ -13,11 +13,10 @@ def log(message: str) -> None:
     print(message, flush=True)
 
 
-def parser(description: str | None, params: bool = True) -> argparse.ArgumentParser:
+def parser(description: str | None) -> argparse.ArgumentParser:
     """The stage's argument parser; every path is required, since dvc.yaml passes them all."""
     p = argparse.ArgumentParser(description=description)
-    if params:
-        p.add_argument("--params", type=Path, required=True, help="the params file")
+    p.add_argument("--params", type=Path, required=True, help="the params file")
     return p
 
 
