@@ -1,6 +1,13 @@
+import os
 import shutil
 
 import pytest
+
+from mnist_pipeline.numerics import PORTABLE_ENV
+
+# In-process tests compute in the default, portable numerics: the libraries read these when
+# they first compute, so they must be set before any test does.
+os.environ.update(PORTABLE_ENV)
 
 from helpers import (
     NO_REAL_MNIST,

@@ -32,6 +32,16 @@ def real_mnist_file(name: str) -> Path | None:
     return next((p for p in (REAL_MNIST / f"{name}.gz", REAL_MNIST / name) if p.is_file()), None)
 
 
+def cpu_has(flag: str) -> bool:
+    """Whether this machine's CPU lists `flag` (avx2, avx512f...) in /proc/cpuinfo."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = next((line for line in cpuinfo if line.startswith("flags")), "")
+    except OSError:  # not Linux
+        return False
+    return flag in flags.split()
+
+
 ARTIFACTS = ROOT / "build" / "test-artifacts"  # screenshots, kept for people to look at
 BIN = Path(sys.executable).parent  # the venv's bin: dvc, and the python dvc.yaml calls
 PROJECT_FILES = [

@@ -15,7 +15,7 @@ from mnist_pipeline.params import (
 GOOD_TRAIN = {
     "seed": 0, "epochs": 50, "batch_size": 10, "lr": 0.005, "optimizer": "sgd", "momentum": 0.0,
     "nesterov": False, "weight_decay": 0.0, "schedule": "constant", "augment_shift": 0.0,
-    "augment_rotate": 0.0, "log_every": 5, "threads": 1, "device": "cpu",
+    "augment_rotate": 0.0, "log_every": 5, "threads": 1, "numerics": "portable", "device": "cpu",
 }  # fmt: skip
 
 
@@ -62,6 +62,7 @@ def test_an_integer_is_accepted_as_a_float():
             "params: train.augment_rotate: expected a number of degrees, 0-45",
         ),
         ({"device": "tpu"}, "params: train.device: expected one of 'auto', 'cpu', 'cuda'"),
+        ({"numerics": "fast"}, "params: train.numerics: expected one of 'portable', 'native'"),
     ],
 )
 def test_bad_train_values_name_the_key(changes, message):

@@ -1,15 +1,17 @@
 """`dvc repro` end to end in throwaway git repositories made from the project."""
 
+import hashlib
 import json
 import platform
 import subprocess
 
 import pytest
-import torch
+import yaml
 
 from helpers import (
     commit,
     copy_project,
+    cpu_has,
     make_git_repo,
     run,
     stages_run,
@@ -107,24 +109,13 @@ def test_a_failing_stage_fails_dvc_repro_cleanly(pipeline_repo, tmp_path):
     assert not (repo / "data/raw").exists()
 
 
-# The shipped results were produced on this machine type; bits depend on the CPU's kernels.
-SHIPPED_ON = {"cpu": "AMD EPYC", "capability": "AVX2", "machine": "x86_64"}
-
-
-def _this_machine():
-    model = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in open("/proc/cpuinfo")
-            if line.startswith("model name")
-        ),
-        "",
-    )
-    return {
-        "cpu": model,
-        "capability": torch.backends.cpu.get_cpu_capability(),
-        "machine": platform.machine(),
-    }
+def _portable_skip_reason() -> str | None:
+    """Why the portable numerics cannot promise the shipped bytes here, or None."""
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return f"the shipped bytes are promised on x86-64 with AVX2, this is {platform.machine()}"
+    if not cpu_has("avx2"):
+        return "the shipped bytes are promised on x86-64 CPUs with AVX2, this one has none"
+    return None
 
 
 def test_real_mnist_default_run_meets_the_reference(shipped_run):
@@ -146,16 +137,39 @@ def test_real_mnist_default_run_meets_the_reference(shipped_run):
 
 
 def test_real_mnist_reproduces_the_shipped_files_bit_for_bit(shipped_run):
-    if _this_machine() != SHIPPED_ON:
-        pytest.skip(
-            f"bit-for-bit needs the shipping machine type {SHIPPED_ON}, this is {_this_machine()}"
-        )
-    repo, env, _ = shipped_run
+    """The shipped run was made in portable numerics: any x86-64 CPU with AVX2, Intel or AMD,
+    makes the same bytes, so a fresh clone's `dvc repro` leaves git and DVC clean."""
+    if reason := _portable_skip_reason():
+        pytest.skip(reason)
+    repo, env, ran = shipped_run
+    assert ran == ["fetch", "prepare", "train"], "evaluate and plot: the same model, no re-run"
+    assert "up to date" in run(["dvc", "status"], repo, env).stdout
     changed = run(["git", "status", "--porcelain"], repo, env).stdout
     assert changed == "", (
         f"differs from the shipped run:\n{changed}\n"
         + subprocess.run(["git", "diff", "--stat"], cwd=repo, capture_output=True, text=True).stdout
     )
+
+
+def test_a_clone_pulls_the_model_the_shipped_lock_names(shipped_run, tmp_path):
+    """What this machine made from the shipped dvc.lock, pushed to a folder remote, is what a
+    fresh clone's `dvc pull` asks for: the lock names the same model on every machine."""
+    if reason := _portable_skip_reason():
+        pytest.skip(reason)
+    repo, env, _ = shipped_run
+    remote = ["dvc", "remote", "add", "--local", "-d", "storage", str(tmp_path / "remote")]
+    run(remote, repo, env)
+    run(["dvc", "push"], repo, env)
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(repo), str(clone)], tmp_path, env)
+    run(remote, clone, env)
+    run(["dvc", "pull"], clone, env)
+    assert "up to date" in run(["dvc", "status"], clone, env).stdout
+    lock = yaml.safe_load((clone / "dvc.lock").read_text())
+    named = next(
+        o["md5"] for o in lock["stages"]["train"]["outs"] if o["path"] == "models/model.pt"
+    )
+    assert hashlib.md5((clone / "models/model.pt").read_bytes()).hexdigest() == named
 
 
 FASHION_MNIST = "/usr/share/datasets/fashion-mnist"

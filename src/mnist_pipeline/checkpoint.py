@@ -13,6 +13,7 @@ from torch import nn
 from .errors import PipelineError
 from .files import read_bytes
 from .model import MnistCnn
+from .numerics import configure
 
 ARCHITECTURE = "MnistCnn"
 CHECKPOINT_KEYS = {"architecture", "state_dict", "params", "class_names"}
@@ -39,7 +40,11 @@ def checkpoint_bytes(model: nn.Module, params: dict, class_names: list[str]) -> 
 
 
 def load_checkpoint(path: Path) -> tuple[MnistCnn, dict]:
-    """Load a checkpoint safely; return the model in eval mode and the checkpoint dict."""
+    """Load a checkpoint safely; return the model in eval mode and the checkpoint dict.
+
+    Before the weights are first used, the process takes the numerics and thread count the
+    checkpoint was trained with (numerics.configure), so evaluate, predict and serve compute
+    as train did. Checkpoints from before `train.numerics` existed were trained natively."""
     data = read_bytes(path, "model file")
     not_pytorch = PipelineError(
         f"{path}: not a safe, readable checkpoint: not a PyTorch file "
@@ -64,6 +69,11 @@ def load_checkpoint(path: Path) -> tuple[MnistCnn, dict]:
         raise PipelineError(
             f"{path}: architecture {checkpoint['architecture']!r}, expected {ARCHITECTURE!r}"
         )
+    recorded = checkpoint["params"] if isinstance(checkpoint["params"], dict) else {}
+    numerics = recorded.get("numerics", "native")
+    if numerics not in ("portable", "native"):
+        raise PipelineError(f"{path}: numerics {numerics!r}, expected 'portable' or 'native'")
+    configure(numerics, int(recorded.get("threads", 1)))
     model = MnistCnn()
     try:
         model.load_state_dict(checkpoint["state_dict"])

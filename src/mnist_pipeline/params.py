@@ -72,6 +72,8 @@ class TrainParams:
     # in dvc.yaml nor recorded in the checkpoint (see outcome_params).
     log_every: int = field(default=5, metadata={"print_only": True})
     threads: int = 1
+    # portable: the same bytes on any x86-64 CPU with AVX2; native: the CPU's fastest kernels
+    numerics: Literal["portable", "native"] = "portable"
     device: Literal["auto", "cpu", "cuda"] = "cpu"
 
     def __post_init__(self) -> None:

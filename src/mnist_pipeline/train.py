@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from . import numerics
 from .errors import PipelineError
 from .evaluate import loss_and_accuracy
 from .history import EpochMetrics
@@ -29,10 +30,10 @@ from .progress import EpochProgress
 
 
 def seed_everything(params: TrainParams) -> torch.Generator:
-    """Fix every source of randomness and the thread count; return the data generator."""
+    """Fix the numerics, the thread count and every source of randomness; return the data
+    generator."""
+    numerics.configure(params.numerics, params.threads)
     torch.manual_seed(params.seed)  # weight init and dropout
-    torch.set_num_threads(params.threads)  # reduction order, and so the bits, depend on it
-    torch.use_deterministic_algorithms(True)
     return torch.Generator().manual_seed(params.seed)
 
 

@@ -1,0 +1,59 @@
+"""Train and evaluate a very small run, then print the SHA-256 of the checkpoint, of the metrics
+as JSON and of the test logits. tests/test_cross_cpu.py runs it natively and under qemu-user.
+
+    python tests/cross_cpu.py portable|native
+
+About 50 image-steps: under emulation, computing (not importing torch) is the cost.
+"""
+
+import hashlib
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from mnist_pipeline import checkpoint, evaluate, inference, model, train  # noqa: E402
+from mnist_pipeline.params import TrainParams, outcome_params  # noqa: E402
+from mnist_pipeline.progress import EpochProgress  # noqa: E402
+
+NAMES = [str(k) for k in range(10)]
+
+
+def main(numerics: str) -> None:
+    rng = np.random.default_rng(0)  # integers only: the same on every CPU
+    images = rng.integers(0, 256, size=(50, 28, 28), dtype=np.uint8)
+    labels = np.arange(50, dtype=np.uint8) % 10
+    # 2 epochs of 20 images (batches of 10): 40 image-steps, validated on 10 after each.
+    params = TrainParams(epochs=2, lr=0.05, log_every=10**6, numerics=numerics)
+    progress = EpochProgress(params.epochs, params.log_every, lambda line: None, None)
+    net = train.train(images[:20], labels[:20], images[20:30], labels[20:30], params, progress)
+    saved = checkpoint.checkpoint_bytes(net, outcome_params(params), NAMES)
+    # Evaluate as the evaluate stage does: from the checkpoint file.
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.pt"
+        path.write_bytes(saved)
+        loaded, _ = checkpoint.load_checkpoint(path)
+    logits = inference.predict_logits(loaded, model.to_input(images[30:]))  # [20, 10]
+    metrics = {
+        "test": evaluate.split_metrics(logits, labels[30:]),
+        "fake": evaluate.fake_image_prediction(loaded, NAMES),
+    }
+    text = json.dumps(metrics, sort_keys=True)
+    print(
+        json.dumps(
+            {
+                "model": hashlib.sha256(saved).hexdigest(),
+                "metrics": hashlib.sha256(text.encode()).hexdigest(),
+                # The rounded metrics hide small differences; the logits' bytes do not.
+                "logits": hashlib.sha256(logits.numpy().tobytes()).hexdigest(),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
