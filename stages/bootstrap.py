@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-NEEDED = ("numpy", "yaml", "torch", "pandas", "matplotlib", "dvclive")
+NEEDED = ("numpy", "ruamel.yaml", "torch", "pandas", "matplotlib", "dvclive")
 missing = [name for name in NEEDED if importlib.util.find_spec(name) is None]
 if missing:
     print(

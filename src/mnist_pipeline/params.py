@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml import YAMLError as _YAMLError
 
 from .datasets import DATASETS, Dataset
 from .errors import PipelineError
@@ -159,14 +160,24 @@ def parse_section(cls: type, section: str, values: object):
     return cls(**kwargs)
 
 
-def load_params(path: Path, section: str, cls: type):
-    """Read params.yaml and return its `section` as a validated `cls`."""
+def read_params(path: Path) -> dict:
+    """The whole params file, read exactly as DVC reads it (ruamel.yaml, YAML 1.2, duplicate
+    keys refused), so `1e-05` is a number, `010` is 10 and `yes` a string, as in
+    `dvc params diff`. Raises PipelineError naming the file for anything but a mapping."""
     text = read_text(path, "params file")
     try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+        document = YAML(typ="safe").load(text)  # DVC's own call (dvc.utils.serialize)
+    except _YAMLError as exc:
         raise PipelineError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
-    if not isinstance(document, dict) or section not in document:
+    if not isinstance(document, dict):
+        raise PipelineError(f"{path}: expected a mapping of sections, got {document!r}")
+    return document
+
+
+def load_params(path: Path, section: str, cls: type):
+    """Read params.yaml and return its `section` as a validated `cls`."""
+    document = read_params(path)
+    if section not in document:
         raise PipelineError(f"{path}: missing section '{section}'")
     return parse_section(cls, section, document[section])
 
