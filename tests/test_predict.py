@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import fit, real_mnist_file, synthetic_split, tool_env
+import photos
+from helpers import NO_REAL_MNIST, fit, real_mnist_file, synthetic_split, tool_env
 from mnist_pipeline import checkpoint, evaluate, idx, inference, predict, tsv
 from mnist_pipeline.datasets import TEST_IMAGES, TEST_LABELS
 from mnist_pipeline.errors import PipelineError
@@ -332,13 +333,35 @@ def test_real_digits_as_png_agree_with_the_evaluate_stage(shipped_run, tmp_path)
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "case", ["exif6_seven.jpg", "g16_seven.png"]
-)  # a sideways phone JPEG; a 16-bit PNG
+    "case", ["exif6_seven.jpg", "g16_seven.png", "photo_seven_grad180.jpg"]
+)  # a sideways phone JPEG; a 16-bit PNG; a 1200x1600 page lit from 235 down to 180
 def test_the_reported_images_are_sevens(shipped_run, case):
     repo, _, _ = shipped_run
     result = cli("predict", "--json", CASES / case, cwd=repo)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["predicted"] == "seven"
+
+
+@pytest.mark.slow
+def test_photos_are_read_about_as_well_as_the_same_digits_clean(shipped_run):
+    """200 real test digits as photo-like JPEGs (tests/photos.py) and as clean black-on-white
+    PNGs of the same size and place: the photos lose at most 3 points of accuracy."""
+    repo, _, _ = shipped_run
+    if not (real_mnist_file(TEST_IMAGES) and real_mnist_file(TEST_LABELS)):
+        pytest.skip(NO_REAL_MNIST)
+    images, labels = idx.read_split(real_mnist_file(TEST_IMAGES), real_mnist_file(TEST_LABELS))
+    picked = np.random.default_rng(1).choice(len(images), 200, replace=False)
+    net, saved = checkpoint.load_checkpoint(repo / "models/model.pt")
+    pairs = [photos.photo_and_clean(images[i], seed=int(i), page=(900, 1200)) for i in picked]
+
+    def accuracy(files):
+        prepared = np.stack([predict.to_mnist(predict.decode_image(f, "x"), "x") for f in files])
+        got = [r["predicted"] for r in inference.classify(net, prepared, saved["class_names"])]
+        return np.mean(np.array(got) == np.array([NAMES[y] for y in labels[picked]]))
+
+    clean, photo = accuracy([c for _, c in pairs]), accuracy([p for p, _ in pairs])
+    assert clean >= 0.85, f"clean {clean:.3f}: the clean pages themselves are misread"
+    assert photo >= clean - 0.03, f"photo {photo:.3f}, clean {clean:.3f}"
 
 
 def test_report_prints_where_results_are_and_the_accuracies(tmp_path):

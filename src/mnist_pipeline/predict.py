@@ -4,7 +4,8 @@ inference.classify.
 MNIST's digits were made by cropping each to its ink, scaling the longer side to 20 pixels
 and centring the result by its centre of mass in a 28x28 field, white ink on black. A photo
 or scan of a digit on paper goes through the same steps here, or the network sees something
-unlike anything it was trained on.
+unlike anything it was trained on. Photos first lose their lighting: the paper's brightness
+is estimated locally, so gradients, shadows and vignetting are not taken for ink.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from .errors import PipelineError
 from .files import read_bytes
@@ -22,12 +23,21 @@ from .files import read_bytes
 DIGIT_BOX = 20  # MNIST's digits fit a 20x20 box...
 SIDE = 28  # ...centred by mass in 28x28
 INK_FRACTION = 0.25  # of the darkest-to-lightest range: what counts as ink when cropping
+# What surely is ink: shadows and uneven light the background estimate leaves behind stay
+# below it. The crop starts from this ink and takes fainter ink only close around it.
+SURE_INK_FRACTION = 0.5
+FRINGE = 0.1  # how close: this fraction of the sure ink's longer side
 MIN_CONTRAST = 32  # grey levels between background and ink; less is an empty image
 
 # Phone cameras make 12, 48 (8000x6000 or 8064x6048) and 50 MP photos: all pass. Above,
 # decoding alone would take seconds and gigabytes, for a digit that ends 20 pixels tall.
 MAX_PIXELS = 50_000_000
 WORK_SIDE = 1600  # longer side, in pixels, of the greyscale image decode_image returns at most
+BACKGROUND_SIDE = 64  # shorter side of the reduced page the paper's brightness is taken from
+# Dark marks narrower than this fraction of the page's shorter side are ink, wider ones are
+# lighting (shadows): a digit filling its image has strokes up to about a fifth of its height.
+CLOSING_FRACTION = 1 / 4
+NOISE_SIGMAS = 3  # paper grain and sensor noise: ink darker than the paper by this many sigma
 LUT_16_TO_8 = np.round(np.arange(65536) * (255 / 65535)).astype(np.uint8)  # [65536] uint8
 _PILLOW_LIMIT = threading.Lock()  # see _open_lazily
 
@@ -137,21 +147,23 @@ def _fitted(image: Image.Image, longest: int) -> Image.Image:
 
 
 def to_mnist(gray: np.ndarray, name: str) -> np.ndarray:
-    """greyscale [h, w] uint8 -> [28, 28] uint8 as MNIST's own images are made."""
+    """greyscale [h, w] uint8 -> [28, 28] uint8 as MNIST's own images are made.
+
+    Dark ink on light paper or light on dark, anywhere on the page, under uneven lighting.
+    Raises PipelineError when no digit stands out from the background.
+    """
     pixels = gray.astype(np.float64)
-    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    if np.median(border) > 127:  # a dark digit on light paper: make it light on dark
-        pixels = 255 - pixels
-        border = 255 - border
-    pixels = np.clip(pixels - np.median(border), 0, None)  # the background becomes 0
-    if pixels.max() < MIN_CONTRAST:
+    if _dark_on_light(pixels):
+        pixels = 255 - pixels  # MNIST is light on dark
+    ink = pixels - _background(pixels)  # [h, w] how much lighter than the local background
+    ink = np.clip(ink - NOISE_SIGMAS * _noise_sigma(ink), 0, None)
+    if ink.max() < MIN_CONTRAST:
         raise PipelineError(
             f"{name}: no digit found (the image is blank or has almost no contrast)"
         )
-    pixels *= 255 / pixels.max()
-    ink = pixels > INK_FRACTION * 255
-    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
-    digit = pixels[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]  # [h, w] cropped to the ink
+    ink *= 255 / ink.max()
+    top, bottom, left, right = _ink_box(ink)
+    digit = ink[top:bottom, left:right]  # [h, w] cropped to the ink
 
     height, width = digit.shape
     scale = DIGIT_BOX / max(height, width)
@@ -167,6 +179,59 @@ def to_mnist(gray: np.ndarray, name: str) -> np.ndarray:
     out = np.zeros((SIDE, SIDE), dtype=np.uint8)
     out[top : top + new_h, left : left + new_w] = np.clip(digit, 0, 255).round().astype(np.uint8)
     return out
+
+
+def _dark_on_light(pixels: np.ndarray) -> bool:
+    """True when the page (the border, mostly) is lighter than the middle of the image's range:
+    a dark digit on paper, even under dim or uneven light."""
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    return bool(np.median(border) > (pixels.min() + pixels.max()) / 2)
+
+
+def _background(pixels: np.ndarray) -> np.ndarray:
+    """pixels [h, w] float, light marks on a darker background -> [h, w] the background alone.
+
+    A morphological opening (erosion, then dilation) with a square a quarter of the shorter
+    side wide removes every light mark narrower than that (the digit's strokes) and keeps
+    smooth or wide changes of brightness (gradients, vignetting, shadows). It runs on the
+    page reduced to BACKGROUND_SIDE pixels, which is enough for lighting and keeps it fast.
+    """
+    height, width = pixels.shape
+    page = Image.fromarray(pixels.astype(np.float32))  # mode "F": no rounding
+    small_side = min(BACKGROUND_SIDE, height, width)
+    small = page.resize(
+        (max(1, round(width * small_side / min(height, width))),
+         max(1, round(height * small_side / min(height, width)))),
+        Image.BOX,
+    )  # fmt: skip
+    size = 2 * round(small_side * CLOSING_FRACTION / 2) + 1  # odd, as Pillow's filters need
+    opened = small.filter(ImageFilter.MinFilter(size)).filter(ImageFilter.MaxFilter(size))
+    return np.asarray(opened.resize((width, height), Image.BILINEAR), dtype=np.float64)
+
+
+def _noise_sigma(ink: np.ndarray) -> float:
+    """The standard deviation of the noise in `ink` [h, w], from the paper around the digit:
+    the median absolute deviation, which the digit's few pixels barely move."""
+    return float(1.4826 * np.median(np.abs(ink - np.median(ink))))
+
+
+def _ink_box(ink: np.ndarray) -> tuple[int, int, int, int]:
+    """ink [h, w] 0-255 -> (top, bottom, left, right) of the digit, bottom and right exclusive:
+    the box of the pixels over INK_FRACTION of the maximum, searched only within FRINGE of
+    the box of the pixels over SURE_INK_FRACTION (a faint shadow edge across the page would
+    otherwise stretch the box to the page's edges)."""
+    top, bottom, left, right = _box(ink > SURE_INK_FRACTION * 255)
+    margin = int(np.ceil(FRINGE * max(bottom - top, right - left)))
+    top, left = max(0, top - margin), max(0, left - margin)
+    near = ink[top : bottom + margin, left : right + margin]
+    inner_top, inner_bottom, inner_left, inner_right = _box(near > INK_FRACTION * 255)
+    return top + inner_top, top + inner_bottom, left + inner_left, left + inner_right
+
+
+def _box(marked: np.ndarray) -> tuple[int, int, int, int]:
+    """marked [h, w] bool, some True -> (top, bottom, left, right) of the True pixels."""
+    rows, cols = np.flatnonzero(marked.any(axis=1)), np.flatnonzero(marked.any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
 def top_k(probabilities: dict[str, float], k: int = 3) -> list[tuple[str, float]]:
