@@ -249,6 +249,11 @@ def test_cli_json_text_tsv_and_errors(tmp_path, synthetic_model):
         str(tmp_path / "b.jpg"),
         *(f"{tmp_path / 'c.tsv'}:{i}" for i in (1, 2, 3)),
     ]
+    blank = cli("predict", "--model", synthetic_model, CASES / "blank_middle.tsv")
+    assert blank.returncode == 0, blank.stderr  # line 2 is empty: no image, no prediction
+    assert [line.split(": ")[0] for line in blank.stdout.splitlines()] == [
+        f"{CASES / 'blank_middle.tsv'}:{line}" for line in (1, 3, 4)
+    ]
     for o in objects:
         assert o["predicted"] in NAMES and list(o["probabilities"]) == NAMES
         assert sum(o["probabilities"].values()) == pytest.approx(1, abs=1e-4)
