@@ -54,6 +54,12 @@ def test_dark_on_light_and_off_centre_give_the_same_input():
     assert np.abs(predict.to_mnist(255 - canvas, "x").astype(int) - expected).max() <= 1
 
 
+def test_a_tiny_image_keeps_its_mark():
+    # The background filter is at least 3 pixels wide: at 1 it would take the mark for paper.
+    out = predict.to_mnist(np.eye(3, dtype=np.uint8) * 255, "tiny.png")  # a 3x3 diagonal
+    assert out.max() == 255 and np.count_nonzero(out > 128) >= 20
+
+
 def test_blank_and_non_images_are_errors(tmp_path):
     with pytest.raises(PipelineError, match="blank.png: no digit found"):
         predict.to_mnist(np.full((40, 40), 250, dtype=np.uint8), "blank.png")

@@ -204,7 +204,9 @@ def _background(pixels: np.ndarray) -> np.ndarray:
          max(1, round(height * small_side / min(height, width)))),
         Image.BOX,
     )  # fmt: skip
-    size = 2 * round(small_side * CLOSING_FRACTION / 2) + 1  # odd, as Pillow's filters need
+    # Odd, as Pillow's filters need, and at least 3: on a tiny image (a few pixels a side)
+    # a 1-pixel filter would keep every mark as background, finding no digit.
+    size = max(3, 2 * round(small_side * CLOSING_FRACTION / 2) + 1)
     opened = small.filter(ImageFilter.MinFilter(size)).filter(ImageFilter.MaxFilter(size))
     return np.asarray(opened.resize((width, height), Image.BILINEAR), dtype=np.float64)
 
