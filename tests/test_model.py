@@ -1,3 +1,6 @@
+import io
+import zipfile
+
 import numpy as np
 import pytest
 import torch
@@ -94,3 +97,37 @@ def test_garbage_and_missing_files(tmp_path):
 def test_every_data_set_names_each_class_the_network_outputs():
     assert all(len(d.class_names) == NUM_CLASSES for d in DATASETS.values())
     assert MnistCnn().fc3.out_features == NUM_CLASSES
+
+
+def test_a_checkpoint_in_torch_s_legacy_format_loads(tmp_path):
+    model = MnistCnn()
+    saved = {"architecture": "MnistCnn", "state_dict": model.state_dict(), "params": {}}
+    with open(tmp_path / "legacy.pt", "wb") as out:
+        torch.save({**saved, "class_names": NAMES}, out, _use_new_zipfile_serialization=False)
+    assert not (tmp_path / "legacy.pt").read_bytes().startswith(b"PK")  # really not a zip
+    loaded, checkpoint = load_checkpoint(tmp_path / "legacy.pt")
+    x = torch.rand(2, 1, 28, 28)
+    assert checkpoint["class_names"] == NAMES and torch.equal(loaded(x), model.eval()(x))
+
+
+def test_refusals_say_what_the_file_is(tmp_path):
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.writestr("notes.txt", "hello")
+    legacy = io.BytesIO()
+    torch.save({"a": 1}, legacy, _use_new_zipfile_serialization=False)
+    kinds = {
+        "empty.pt": (b"", "an empty file"),
+        "notes.pt": (b"weights: none\n", "a text file"),
+        "archive.pt": (zipped.getvalue(), "a zip file but not a PyTorch checkpoint"),
+        "cut.pt": (legacy.getvalue()[:40], "a legacy PyTorch file, damaged or cut short"),
+        "noise.pt": (bytes(range(256)), "not a PyTorch file"),
+    }
+    for name, (data, what) in kinds.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(PipelineError) as error:
+            load_checkpoint(tmp_path / name)
+        assert str(error.value) == (
+            f"{tmp_path / name}: not a safe, readable checkpoint: {what} "
+            "(expected models/model.pt as the train stage writes it)"
+        )

@@ -71,3 +71,16 @@ def test_empty_file_and_missing_newline():
         tsv.decode(b"", "x.tsv")
     with pytest.raises(PipelineError, match="x.tsv:3: last line does not end with a newline"):
         tsv.decode(b"\n".join(_lines()), "x.tsv")
+
+
+def test_empty_lines_hold_no_image_and_keep_the_numbering():
+    lines = _lines(3)
+    data = lines[0] + b"\n\n" + lines[1] + b"\n" + lines[2] + b"\n"  # line 2 empty
+    images, _ = tsv.decode(data, "x.tsv")
+    assert len(images) == 3 and tsv.image_lines(data) == [1, 3, 4]
+    assert tsv.image_lines(tsv.encode(*synthetic_split(3, seed=1))) == [1, 2, 3]
+    bad = lines[0] + b"\n\n" + lines[1] + b"\n" + lines[2][:-2] + b"\n"  # line 4 cut short
+    with pytest.raises(PipelineError, match="x.tsv:4: 784 fields"):  # the file's own line
+        tsv.decode(bad, "x.tsv")
+    with pytest.raises(PipelineError, match="x.tsv: no image lines, only empty ones"):
+        tsv.decode(b"\n\n", "x.tsv")

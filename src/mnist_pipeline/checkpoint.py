@@ -3,6 +3,7 @@ file that loads with torch.load(weights_only=True), so loading runs no code from
 
 from __future__ import annotations
 
+import codecs
 import io
 import pickle
 from pathlib import Path
@@ -17,7 +18,10 @@ from .numerics import configure
 
 ARCHITECTURE = "MnistCnn"
 CHECKPOINT_KEYS = {"architecture", "state_dict", "params", "class_names"}
-ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip file
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip file...
+# ...or, with _use_new_zipfile_serialization=False (torch's legacy format, which older code
+# and other tools still write), a pickle that starts with torch's magic number.
+LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
 
 
 def checkpoint_bytes(model: nn.Module, params: dict, class_names: list[str]) -> bytes:
@@ -42,16 +46,15 @@ def checkpoint_bytes(model: nn.Module, params: dict, class_names: list[str]) -> 
 def load_checkpoint(path: Path) -> tuple[MnistCnn, dict]:
     """Load a checkpoint safely; return the model in eval mode and the checkpoint dict.
 
+    Both of torch.save's formats load (zip, and the legacy pickle); anything else is refused
+    with a PipelineError saying what the file is (empty, text, a zip of something else...).
     Before the weights are first used, the process takes the numerics and thread count the
     checkpoint was trained with (numerics.configure), so evaluate, predict and serve compute
-    as train did. Checkpoints from before `train.numerics` existed were trained natively."""
+    as train did. Checkpoints from before `train.numerics` existed were trained natively.
+    """
     data = read_bytes(path, "model file")
-    not_pytorch = PipelineError(
-        f"{path}: not a safe, readable checkpoint: not a PyTorch file "
-        "(expected models/model.pt as the train stage writes it)"
-    )
-    if not data.startswith(ZIP_MAGIC):
-        raise not_pytorch
+    if not data.startswith((ZIP_MAGIC, LEGACY_MAGIC)):
+        raise _refusal(path, data)
     try:
         checkpoint = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
@@ -61,7 +64,7 @@ def load_checkpoint(path: Path) -> tuple[MnistCnn, dict]:
             "which could run code when loaded, so it is refused"
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError):
-        raise not_pytorch from None
+        raise _refusal(path, data) from None
     if not isinstance(checkpoint, dict) or not CHECKPOINT_KEYS <= checkpoint.keys():
         found = sorted(checkpoint) if isinstance(checkpoint, dict) else type(checkpoint).__name__
         raise PipelineError(f"{path}: checkpoint keys {found}, expected {sorted(CHECKPOINT_KEYS)}")
@@ -82,3 +85,31 @@ def load_checkpoint(path: Path) -> tuple[MnistCnn, dict]:
         raise PipelineError(f"{path}: weights do not match {ARCHITECTURE}: {detail}") from None
     model.eval()
     return model, checkpoint
+
+
+def _refusal(path: Path, data: bytes) -> PipelineError:
+    """The error for a file that is not a checkpoint, saying what it is instead."""
+    if not data:
+        what = "an empty file"
+    elif data.startswith(ZIP_MAGIC):
+        what = "a zip file but not a PyTorch checkpoint"
+    elif data.startswith(LEGACY_MAGIC):
+        what = "a legacy PyTorch file, damaged or cut short"
+    elif _is_text(data):
+        what = "a text file"
+    else:
+        what = "not a PyTorch file"
+    return PipelineError(
+        f"{path}: not a safe, readable checkpoint: {what} "
+        "(expected models/model.pt as the train stage writes it)"
+    )
+
+
+def _is_text(data: bytes) -> bool:
+    """Whether the first 4 KiB of `data` are UTF-8 text: no control characters but tabs and
+    line ends (a multi-byte character cut at the end of the sample is allowed)."""
+    try:
+        head = codecs.getincrementaldecoder("utf-8")().decode(data[:4096], final=False)
+    except UnicodeDecodeError:
+        return False
+    return all(c.isprintable() or c in "\t\r\n" for c in head)

@@ -55,8 +55,9 @@ def predict_files(inputs: list[Path], model_path: Path, as_json: bool) -> bool:
     for path in inputs:
         try:
             if path.suffix.lower() == ".tsv":
-                images, _ = tsv.read(path)
-                names = [f"{path}:{line}" for line in range(1, len(images) + 1)]
+                data = files.read_bytes(path)
+                images, _ = tsv.decode(data, str(path))
+                names = [f"{path}:{line}" for line in tsv.image_lines(data)]  # the file's lines
             else:
                 images = predict.to_mnist(predict.read_image(path), str(path))[None]
                 names = [str(path)]

@@ -4,6 +4,11 @@ Writing is vectorised: a lookup table holds the decimal text of each byte value,
 four bytes, and the padding is dropped in bulk (about 8x faster than numpy.savetxt). Reading
 uses numpy's C parser; a slow line-by-line scan runs only when it fails, to name the first
 bad line.
+
+Empty lines hold no image and are skipped, as numpy.loadtxt skips them, rather than refused:
+they carry nothing that could be misread, the stages and any numpy reader then agree on the
+images a file holds, and errors and predictions still name the file's own line numbers
+(image_lines), so a blank line in the middle of a file does not shift the names of the rest.
 """
 
 from __future__ import annotations
@@ -52,9 +57,16 @@ def encode(images: np.ndarray, labels: np.ndarray) -> bytes:
 
 
 def decode(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """TSV bytes -> images [n, 28, 28] uint8, labels [n] uint8, or PipelineError at file:line."""
+    """TSV bytes -> images [n, 28, 28] uint8, labels [n] uint8, or PipelineError at file:line.
+
+    Empty lines are skipped (see the module's docstring); image_lines(data) says which file
+    line each image came from.
+    """
     table = None
-    if data.endswith(b"\n"):  # numpy would accept a missing final newline; the format does not
+    # numpy would accept a missing final newline (the format does not), and only warns about a
+    # file of empty lines; both go to the line scan, which names what is wrong.
+    only_newlines = data.startswith(b"\n") and not data.strip(b"\n")  # (strip copies: rare)
+    if data.endswith(b"\n") and not only_newlines:
         try:  # numpy's C parser is the fast path; the line scan below only explains failures
             table = np.loadtxt(
                 io.BytesIO(data), dtype=np.int32, delimiter="\t", comments=None, ndmin=2
@@ -81,7 +93,11 @@ def _raise_first_bad_line(data: bytes, name: str) -> None:
         lines.pop()
     else:
         raise PipelineError(f"{name}:{len(lines)}: last line does not end with a newline")
+    if not any(lines):
+        raise PipelineError(f"{name}: no image lines, only empty ones")
     for number, line in enumerate(lines, start=1):
+        if not line:  # skipped by numpy's parser too
+            continue
         fields = line.split(b"\t")
         where = f"{name}:{number}"
         if len(fields) != FIELDS:
@@ -94,6 +110,11 @@ def _raise_first_bad_line(data: bytes, name: str) -> None:
                     f"{where}: {what} is {field.decode(errors='replace')!r}, expected 0-{limit}"
                 )
     raise PipelineError(f"{name}: not in the prepared TSV format")
+
+
+def image_lines(data: bytes) -> list[int]:
+    """The 1-based line number in `data` of each image decode(data) returns: [n] ints."""
+    return [number for number, line in enumerate(data.split(b"\n"), start=1) if line]
 
 
 def write(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
