@@ -1,5 +1,6 @@
 """`mnist-pipeline serve`: the JSON API, its refusals, the command, and the page in Chromium."""
 
+import base64
 import http.client
 import io
 import json
@@ -446,6 +447,48 @@ def test_a_6_mb_upload_from_chromium_s_fetch_gets_the_413_answer(api, browser):
     answer = browser.execute_async_script(FETCH_6_MB)
     assert answer["status"] == 413, answer
     assert "over 5,242,880 bytes" in json.loads(answer["body"])["error"]
+
+
+# Ink on the drawing pad: pixels that are not the black background.
+PAD_INK = """
+const pad = document.getElementById("pad");
+const pixels = pad.getContext("2d").getImageData(0, 0, pad.width, pad.height).data;
+let ink = 0;
+for (let i = 0; i < pixels.length; i += 4) if (pixels[i] + pixels[i + 1] > 40) ink++;
+return ink;
+"""
+
+DROP = """
+const bytes = Uint8Array.from(atob(arguments[0]), c => c.charCodeAt(0));
+const files = new DataTransfer();
+files.items.add(new File([bytes], "digit.png", {type: "image/png"}));
+for (const type of ["dragenter", "dragover", "drop"])
+  document.getElementById("pad").dispatchEvent(
+    new DragEvent(type, {dataTransfer: files, bubbles: true, cancelable: true}));
+"""
+
+
+def test_an_uploaded_or_dropped_image_is_shown_on_the_pad(api, browser, tmp_path):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(f"http://127.0.0.1:{api}/")
+    WebDriverWait(browser, 10).until(lambda d: d.find_element("id", "model").text != "")
+    assert browser.execute_script(PAD_INK) == 0  # an empty pad to start with
+    digit = np.zeros((140, 140), dtype=np.uint8)
+    digit[20:120, 60:80] = 255  # a one, white on black as the pad draws
+    (tmp_path / "one.png").write_bytes(png(digit))
+
+    browser.find_element("id", "upload").send_keys(str(tmp_path / "one.png"))
+    WebDriverWait(browser, 10).until(lambda d: d.find_element("id", "answer").text != "")
+    ink = browser.execute_script(PAD_INK)  # the bar, scaled from 140 to 280: 40 x 200 pixels
+    assert 6000 < ink < 10000, ink
+    browser.save_screenshot(str(tmp_path / "upload.png"))
+
+    browser.find_element("id", "clear").click()
+    assert browser.execute_script(PAD_INK) == 0
+    browser.execute_script(DROP, base64.b64encode(png(digit.T.copy())).decode())  # a dash
+    WebDriverWait(browser, 10).until(lambda d: d.execute_script(PAD_INK) > 6000)
+    WebDriverWait(browser, 10).until(lambda d: d.find_element("id", "answer").text != "")
 
 
 # Any bytes, and real PNGs of any small size and content, as the bodies of POST /api/predict.
