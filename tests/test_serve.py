@@ -531,3 +531,27 @@ def test_kept_alive_answers_do_not_wait_for_a_delayed_ack(api):
         seconds.append(time.perf_counter() - start_time)
     connection.close()
     assert sorted(seconds)[4] < 0.03, seconds
+
+
+def test_concurrent_requests_share_forward_passes(api, monkeypatch):
+    """16 requests at once are answered in fewer than 16 forward passes (the batching)."""
+    sizes, real = [], inference.classify
+
+    def counted(net, images, class_names):
+        sizes.append(len(images))  # images [b, 28, 28]
+        return real(net, images, class_names)
+
+    monkeypatch.setattr(inference, "classify", counted)
+    body, together = png(synthetic_split(1, seed=5)[0][0]), threading.Barrier(16)
+    statuses = []
+
+    def client():
+        together.wait(timeout=10)
+        statuses.append(request(api, "POST", "/api/predict", body)[0])
+
+    threads = [threading.Thread(target=client) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert statuses == [200] * 16 and sum(sizes) == 16 and len(sizes) < 16, sizes

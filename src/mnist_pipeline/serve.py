@@ -296,7 +296,7 @@ def make_app(predictor: Predictor, body_timeout_s: float = BODY_TIMEOUT_S) -> St
 
 
 class HeadersDeadline(HttpToolsProtocol):
-    """uvicorn's HTTP/1.1 protocol, plus a deadline for each request's headers: counted from
+    """uvicorn's HTTP/1.1 protocol (httptools), plus a deadline for a request's headers, from
     the connection's opening, or from the first byte after a response; cancelled when the
     headers are all in (the app's own timeout covers the body). `headers_timeout_s` is set
     by headers_deadline()."""
