@@ -1,22 +1,38 @@
 """`mnist-pipeline serve`: the JSON API, its refusals, the command, and the page in Chromium."""
 
+import base64
 import http.client
 import io
 import json
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
+import zlib
 
 import numpy as np
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
+from schemathesis import checks
 
 from helpers import ARTIFACTS, fit, synthetic_split
 from mnist_pipeline import checkpoint, evaluate, inference, predict
 from mnist_pipeline.params import TrainParams
-from mnist_pipeline.serve import MAX_BODY, Predictor, make_server
+from mnist_pipeline.serve import (
+    BODY_TIMEOUT_S,
+    HEADERS_TIMEOUT_S,
+    MAX_BODY,
+    Predictor,
+    make_server,
+)
 
 NAMES = [str(i) for i in range(10)]
 
@@ -37,18 +53,17 @@ def synthetic_model(tmp_path_factory):
 
 
 def start(model_path):
-    """A server on a free loopback port, in this process; returns (server, port)."""
+    """A server on a free loopback port, in a thread of this process; returns (server, port)."""
     server = make_server(Predictor(model_path), "127.0.0.1", 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, server.server_port
+    server.start()
+    return server, server.port
 
 
 @pytest.fixture(scope="module")
 def api(synthetic_model):
     server, port = start(synthetic_model)
     yield port
-    server.shutdown()
-    server.server_close()
+    server.stop()
 
 
 def request(port, method, path, body=None, headers=None):
@@ -224,8 +239,7 @@ def test_drawing_a_one_and_a_seven_and_uploading_a_four_in_chromium(shipped_run,
         answer_becomes("four")
         browser.save_screenshot(str(ARTIFACTS / "serve-upload.png"))
     finally:
-        server.shutdown()
-        server.server_close()
+        server.stop()
 
 
 @pytest.mark.slow
@@ -240,8 +254,7 @@ def test_the_fake_image_as_png_is_a_four_through_the_api(shipped_run):
         assert model["test_accuracy"] == metrics["test"]["accuracy"]
         assert model["params"]["epochs"] == 50
     finally:
-        server.shutdown()
-        server.server_close()
+        server.stop()
 
 
 def test_many_clients_at_once_all_get_answers(api):
@@ -270,3 +283,275 @@ def test_many_clients_at_once_all_get_answers(api):
         thread.join(timeout=60)
     assert statuses == [200] * 40 and time.monotonic() - start_time < 60
     assert mismatches == []
+
+
+# --- The refusals a well-kept HTTP stack gives (each failed on the hand-written server) ---
+
+
+def raw(port, data, timeout=5.0):
+    """Send `data` as it is; return everything the server sends back until it closes the
+    connection or `timeout` seconds pass without a byte."""
+    chunks = []
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        try:
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except (TimeoutError, ConnectionResetError):
+            pass
+    return b"".join(chunks)
+
+
+def status_of(answer):
+    return int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1 ") else None
+
+
+POST = b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+
+
+@pytest.mark.parametrize(
+    "lengths",
+    [
+        [b"-1"],  # used to read until the client closed, past the 5 MB limit
+        [b"abc"],
+        [b"1e3"],
+        [b"5", b"7"],  # two that disagree: which one frames the body?
+        [b"5, 7"],
+    ],
+)
+def test_a_malformed_negative_or_conflicting_content_length_gets_400(api, lengths):
+    headers = b"".join(b"Content-Length: " + length + b"\r\n" for length in lengths)
+    answer = raw(api, POST + headers + b"\r\n" + b"x" * 64)
+    assert status_of(answer) == 400, answer[:200]
+    assert b"not a readable image" not in answer  # refused as a request, not as an image
+
+
+def test_a_6_mb_upload_from_urllib_gets_the_413_answer(api):
+    upload = urllib.request.Request(
+        f"http://127.0.0.1:{api}/api/predict", data=b"\0" * (6 * 1024 * 1024), method="POST"
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(upload, timeout=10)
+    assert refused.value.code == 413
+    assert "over 5,242,880 bytes" in json.loads(refused.value.read())["error"]
+
+
+@pytest.mark.parametrize(
+    "method, path, allowed",
+    [("GET", "/api/predict", "POST"), ("PUT", "/api/predict", "POST"),
+     ("DELETE", "/api/model", "GET"), ("POST", "/", "GET")],
+)  # fmt: skip
+def test_a_wrong_method_gets_405_naming_the_right_one(api, method, path, allowed):
+    connection = http.client.HTTPConnection("127.0.0.1", api, timeout=10)
+    connection.request(method, path, body=b"")
+    response = connection.getresponse()
+    assert response.status == 405 and allowed in response.getheader("Allow", "")
+    assert json.loads(response.read())["error"]
+    connection.close()
+
+
+def png_header(width, height):
+    """A PNG's signature and IHDR chunk alone: what Pillow reads for the size (8-bit grey)."""
+    ihdr = b"IHDR" + struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    chunk = struct.pack(">I", 13) + ihdr + struct.pack(">I", zlib.crc32(ihdr))
+    end = struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND"))
+    return b"\x89PNG\r\n\x1a\n" + chunk + end
+
+
+@pytest.mark.parametrize("width, height", [(7000, 7000), (20000, 20000), (100000, 100000)])
+def test_an_image_over_48_megapixels_gets_413_before_it_is_decoded(api, width, height):
+    status, data = request(api, "POST", "/api/predict", png_header(width, height))
+    error = json.loads(data)["error"]
+    assert status == 413 and "the limit is 48 MP" in error
+    assert f"{width}x{height}" in error or width * height > 179_000_000  # Pillow's own limit
+    assert "\n" not in error
+
+
+def test_a_small_but_damaged_image_is_still_a_400(api):
+    status, data = request(api, "POST", "/api/predict", png_header(28, 28))
+    assert status == 400 and "not a readable image" in json.loads(data)["error"]
+
+
+STALLS = {
+    "sends nothing": b"",
+    "stops in its headers": POST + b"Content-Le",
+    "stops in its body": POST + b"Content-Length: 1000\r\n\r\n" + b"x" * 500,
+}
+
+
+def wait_for_close(port, data, outcome):
+    """Send `data`, then wait (up to 40 s) for the server to drop the connection."""
+    start_time = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=40) as sock:
+        sock.sendall(data)
+        try:
+            while sock.recv(65536):
+                pass
+        except ConnectionResetError:
+            pass
+        except TimeoutError:
+            outcome["held"] = True
+    outcome["seconds"] = time.monotonic() - start_time
+
+
+def test_a_stalled_client_is_dropped_within_30_s(api):
+    assert HEADERS_TIMEOUT_S + BODY_TIMEOUT_S < 30  # the shipped limits, which `api` uses
+    outcomes = {name: {} for name in STALLS}
+    threads = [
+        threading.Thread(target=wait_for_close, args=(api, data, outcomes[name]))
+        for name, data in STALLS.items()
+    ]
+    for thread in threads:  # all at once: the test takes one timeout, not three
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=45)
+    for name, outcome in outcomes.items():
+        assert not outcome.get("held") and outcome["seconds"] < 30, (name, outcome)
+
+
+def test_64_stalled_connections_do_not_delay_an_ordinary_client(api):
+    stalled = []
+    try:
+        for i in range(64):
+            sock = socket.create_connection(("127.0.0.1", api), timeout=5)
+            sock.sendall(list(STALLS.values())[1 + i % 2])
+            stalled.append(sock)
+        image = png(synthetic_split(1, seed=5)[0][0])
+        start_time = time.monotonic()
+        status, _ = request(api, "POST", "/api/predict", image)
+        assert status == 200 and time.monotonic() - start_time < 1
+    finally:
+        for sock in stalled:
+            sock.close()
+
+
+def test_the_api_is_described_by_an_openapi_document(api):
+    status, data = request(api, "GET", "/openapi.json")
+    document = json.loads(data)
+    assert status == 200 and document["openapi"].startswith("3.")
+    assert set(document["paths"]) == {"/api/predict", "/api/model"}
+    assert set(document["paths"]["/api/predict"]["post"]["responses"]) >= {"200", "400", "413"}
+
+
+FETCH_6_MB = """
+const done = arguments[arguments.length - 1];
+fetch("/api/predict", {method: "POST", body: new Uint8Array(6 * 1024 * 1024)})
+  .then(async r => done({status: r.status, body: await r.text()}))
+  .catch(e => done({status: 0, body: String(e)}));
+"""
+
+
+def test_a_6_mb_upload_from_chromium_s_fetch_gets_the_413_answer(api, browser):
+    browser.set_script_timeout(20)
+    browser.get(f"http://127.0.0.1:{api}/")
+    answer = browser.execute_async_script(FETCH_6_MB)
+    assert answer["status"] == 413, answer
+    assert "over 5,242,880 bytes" in json.loads(answer["body"])["error"]
+
+
+# Ink on the drawing pad: pixels that are not the black background.
+PAD_INK = """
+const pad = document.getElementById("pad");
+const pixels = pad.getContext("2d").getImageData(0, 0, pad.width, pad.height).data;
+let ink = 0;
+for (let i = 0; i < pixels.length; i += 4) if (pixels[i] + pixels[i + 1] > 40) ink++;
+return ink;
+"""
+
+DROP = """
+const bytes = Uint8Array.from(atob(arguments[0]), c => c.charCodeAt(0));
+const files = new DataTransfer();
+files.items.add(new File([bytes], "digit.png", {type: "image/png"}));
+for (const type of ["dragenter", "dragover", "drop"])
+  document.getElementById("pad").dispatchEvent(
+    new DragEvent(type, {dataTransfer: files, bubbles: true, cancelable: true}));
+"""
+
+
+def test_an_uploaded_or_dropped_image_is_shown_on_the_pad(api, browser, tmp_path):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(f"http://127.0.0.1:{api}/")
+    WebDriverWait(browser, 10).until(lambda d: d.find_element("id", "model").text != "")
+    assert browser.execute_script(PAD_INK) == 0  # an empty pad to start with
+    digit = np.zeros((140, 140), dtype=np.uint8)
+    digit[20:120, 60:80] = 255  # a one, white on black as the pad draws
+    (tmp_path / "one.png").write_bytes(png(digit))
+
+    browser.find_element("id", "upload").send_keys(str(tmp_path / "one.png"))
+    WebDriverWait(browser, 10).until(lambda d: d.find_element("id", "answer").text != "")
+    ink = browser.execute_script(PAD_INK)  # the bar, scaled from 140 to 280: 40 x 200 pixels
+    assert 6000 < ink < 10000, ink
+    browser.save_screenshot(str(tmp_path / "upload.png"))
+
+    browser.find_element("id", "clear").click()
+    assert browser.execute_script(PAD_INK) == 0
+    browser.execute_script(DROP, base64.b64encode(png(digit.T.copy())).decode())  # a dash
+    WebDriverWait(browser, 10).until(lambda d: d.execute_script(PAD_INK) > 6000)
+    WebDriverWait(browser, 10).until(lambda d: d.find_element("id", "answer").text != "")
+
+
+# Any bytes, and real PNGs of any small size and content, as the bodies of POST /api/predict.
+IMAGE_BODIES = st.one_of(
+    st.binary(max_size=2048),
+    st.builds(
+        lambda h, w, seed: png(np.random.default_rng(seed).integers(0, 256, (h, w), np.uint8)),
+        st.integers(1, 64), st.integers(1, 64), st.integers(0, 2**32 - 1),
+    ),
+)  # fmt: skip
+HEALTH = list(HealthCheck)  # the server is the subject: slow draws are not a problem
+for media in ("image/png", "image/jpeg", "application/octet-stream"):
+    schemathesis.openapi.media_type(media, IMAGE_BODIES)
+
+
+def test_the_api_survives_fuzzing_by_its_openapi_document(api):
+    """Schemathesis: 50 requests generated from the document; no 500s, every answer's status,
+    content type, headers and body as documented. Not checked: that schema-valid bodies are
+    accepted, since most bytes are no image. (Its negative mode finds nothing to negate:
+    the only input is a body of any bytes.)"""
+    schema = schemathesis.openapi.from_url(f"http://127.0.0.1:{api}/openapi.json")
+
+    @given(case=schema.as_strategy())
+    @settings(max_examples=50, deadline=None, database=None, suppress_health_check=HEALTH)
+    def call(case):
+        case.call_and_validate(timeout=10, excluded_checks=[checks.positive_data_acceptance])
+
+    call()
+
+
+def test_kept_alive_answers_do_not_wait_for_a_delayed_ack(api):
+    """With Nagle's algorithm on, an answer written in two parts waits 40 ms for the client's
+    delayed ACK: every request of a page's kept-alive connection would take 40 ms more."""
+    connection = http.client.HTTPConnection("127.0.0.1", api, timeout=10)
+    seconds = []
+    for _ in range(9):
+        start_time = time.perf_counter()
+        connection.request("GET", "/api/model")
+        connection.getresponse().read()
+        seconds.append(time.perf_counter() - start_time)
+    connection.close()
+    assert sorted(seconds)[4] < 0.03, seconds
+
+
+def test_concurrent_requests_share_forward_passes(api, monkeypatch):
+    """16 requests at once are answered in fewer than 16 forward passes (the batching)."""
+    sizes, real = [], inference.classify
+
+    def counted(net, images, class_names):
+        sizes.append(len(images))  # images [b, 28, 28]
+        return real(net, images, class_names)
+
+    monkeypatch.setattr(inference, "classify", counted)
+    body, together = png(synthetic_split(1, seed=5)[0][0]), threading.Barrier(16)
+    statuses = []
+
+    def client():
+        together.wait(timeout=10)
+        statuses.append(request(api, "POST", "/api/predict", body)[0])
+
+    threads = [threading.Thread(target=client) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert statuses == [200] * 16 and sum(sizes) == 16 and len(sizes) < 16, sizes
