@@ -20,7 +20,9 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
+from ruamel.yaml import YAML
+
+from mnist_pipeline.params import read_params
 
 ROOT = Path(__file__).resolve().parents[1]
 PREPARED = ROOT / "data" / "prepared"
@@ -50,17 +52,18 @@ def main() -> None:
     args = parser.parse_args()
     if not (PREPARED / "train.tsv").is_file():
         sys.exit(f"error: {PREPARED}/train.tsv not found: run `make repro` first")
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    yaml = YAML(typ="safe")
+    params = read_params(ROOT / "params.yaml")
     for pair in args.set:
         key, value = pair.split("=", 1)
-        params["train"][key] = yaml.safe_load(value)
+        params["train"][key] = yaml.load(value)
     times: dict[str, list[float]] = {"portable": [], "native": []}
     with tempfile.TemporaryDirectory() as folder:
         for _ in range(args.rounds):
             for numerics in times:
                 params["train"]["numerics"] = numerics
                 params_path = Path(folder) / "params.yaml"
-                params_path.write_text(yaml.safe_dump(params))
+                yaml.dump(params, params_path)
                 times[numerics].append(stage_seconds(params_path, Path(folder)))
     train = params["train"]
     print(
