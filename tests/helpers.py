@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import gzip
 import hashlib
@@ -10,10 +11,12 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import yaml
+from configobj import ConfigObj
 
 from mnist_pipeline.datasets import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
 from mnist_pipeline.idx import encode_idx
@@ -42,6 +45,8 @@ def cpu_has(flag: str) -> bool:
     return flag in flags.split()
 
 
+ISOLATED_CONFIG = Path(tempfile.mkdtemp(prefix="mnist-pipeline-tests-dvc-config-"))
+atexit.register(shutil.rmtree, ISOLATED_CONFIG, True)
 ARTIFACTS = ROOT / "build" / "test-artifacts"  # screenshots, kept for people to look at
 BIN = Path(sys.executable).parent  # the venv's bin: dvc, and the python dvc.yaml calls
 PROJECT_FILES = [
@@ -119,6 +124,9 @@ def tool_env(**extra: str) -> dict:
     env.update(
         PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
         DVC_NO_ANALYTICS="1",
+        # The user's global and system DVC config (a default remote, say) stay out of the tests.
+        DVC_GLOBAL_CONFIG_DIR=str(ISOLATED_CONFIG / "global"),
+        DVC_SYSTEM_CONFIG_DIR=str(ISOLATED_CONFIG / "system"),
         GIT_AUTHOR_NAME="test", GIT_AUTHOR_EMAIL="test@example.com",
         GIT_COMMITTER_NAME="test", GIT_COMMITTER_EMAIL="test@example.com",
     )  # fmt: skip
@@ -135,16 +143,24 @@ def run(cmd: list[str], cwd: Path, env: dict, check: bool = True) -> subprocess.
     return result
 
 
-def copy_project(dest: Path, extra: list[str] = ()) -> Path:
-    """Copy the project's pipeline files (not its results, unless in `extra`) into `dest`."""
+def copy_project(dest: Path, extra: list[str] = (), root: Path = ROOT) -> Path:
+    """Copy the project's pipeline files (not its results, unless in `extra`) into `dest`.
+
+    The copy's .dvc/config keeps no remote: a user's own (`dvc remote add -d`, committed as
+    the README says) must not reach the tests, which add their own."""
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
     for name in [*PROJECT_FILES, *extra]:
-        source, target = ROOT / name, dest / name
+        source, target = root / name, dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
             shutil.copytree(source, target, ignore=ignore)
         elif source.exists():
             shutil.copy2(source, target)
+    config = ConfigObj(str(dest / ".dvc" / "config"))  # DVC's own config format and library
+    for section in [name for name in config if name.startswith("remote")]:
+        del config[section]
+    config.get("core", {}).pop("remote", None)
+    config.write()
     return dest
 
 
