@@ -14,7 +14,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 NEEDED = ("numpy", "ruamel.yaml", "torch", "pandas", "matplotlib", "dvclive")
-missing = [name for name in NEEDED if importlib.util.find_spec(name) is None]
+
+
+def _missing(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is None
+    except ModuleNotFoundError:  # a dotted name whose parent package is missing (ruamel)
+        return True
+
+
+missing = [name for name in NEEDED if _missing(name)]
 if missing:
     print(
         f"error: {sys.executable} lacks the project's packages ({', '.join(missing)}): "
