@@ -260,6 +260,15 @@ def test_cli_json_text_tsv_and_errors(tmp_path, synthetic_model):
     assert [line.split(": ")[0] for line in blank.stdout.splitlines()] == [
         f"{CASES / 'blank_middle.tsv'}:{line}" for line in (1, 3, 4)
     ]
+    # The same file with Windows line ends, followed by an image: both fully classified.
+    crlf = tmp_path / "crlf.tsv"
+    crlf.write_bytes((CASES / "blank_middle.tsv").read_bytes().replace(b"\n", b"\r\n"))
+    both = cli("predict", "--model", synthetic_model, crlf, tmp_path / "a.png")
+    assert both.returncode == 0, both.stderr
+    assert [line.split(": ")[0] for line in both.stdout.splitlines()] == [
+        *(f"{crlf}:{line}" for line in (1, 3, 4)),
+        str(tmp_path / "a.png"),
+    ]
     for o in objects:
         assert o["predicted"] in NAMES and list(o["probabilities"]) == NAMES
         assert sum(o["probabilities"].values()) == pytest.approx(1, abs=1e-4)

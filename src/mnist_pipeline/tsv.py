@@ -65,7 +65,7 @@ def decode(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
     table = None
     # numpy would accept a missing final newline (the format does not), and only warns about a
     # file of empty lines; both go to the line scan, which names what is wrong.
-    only_newlines = data.startswith(b"\n") and not data.strip(b"\n")  # (strip copies: rare)
+    only_newlines = data.startswith((b"\n", b"\r")) and not data.strip(b"\r\n")  # (rare)
     if data.endswith(b"\n") and not only_newlines:
         try:  # numpy's C parser is the fast path; the line scan below only explains failures
             table = np.loadtxt(
@@ -93,10 +93,10 @@ def _raise_first_bad_line(data: bytes, name: str) -> None:
         lines.pop()
     else:
         raise PipelineError(f"{name}:{len(lines)}: last line does not end with a newline")
-    if not any(lines):
+    if all(_is_empty(line) for line in lines):
         raise PipelineError(f"{name}: no image lines, only empty ones")
     for number, line in enumerate(lines, start=1):
-        if not line:  # skipped by numpy's parser too
+        if _is_empty(line):  # skipped by numpy's parser too
             continue
         fields = line.split(b"\t")
         where = f"{name}:{number}"
@@ -114,7 +114,12 @@ def _raise_first_bad_line(data: bytes, name: str) -> None:
 
 def image_lines(data: bytes) -> list[int]:
     """The 1-based line number in `data` of each image decode(data) returns: [n] ints."""
-    return [number for number, line in enumerate(data.split(b"\n"), start=1) if line]
+    return [n for n, line in enumerate(data.split(b"\n"), start=1) if not _is_empty(line)]
+
+
+def _is_empty(line: bytes) -> bool:
+    """An empty line, as numpy's parser sees it: nothing, or only the \r of a CRLF ending."""
+    return not line.rstrip(b"\r")
 
 
 def write(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
