@@ -47,8 +47,14 @@ def test_an_integer_is_accepted_as_a_float():
         ({"epochs": "50"}, "params: train.epochs: expected an integer, got '50'"),
         ({"epochs": 2.5}, "params: train.epochs: expected an integer, got 2.5"),
         ({"epochs": True}, "params: train.epochs: expected an integer, got True"),
-        ({"lr": "fast"}, "params: train.lr: expected a number, got 'fast'"),
+        ({"lr": "fast"}, "params: train.lr: expected a finite number, got 'fast'"),
         ({"lr": -1}, "params: train.lr: expected a number > 0"),
+        ({"lr": float("inf")}, "params: train.lr: expected a finite number, got inf"),
+        ({"weight_decay": float("nan")}, "params: train.weight_decay: expected a finite number"),
+        ({"lr": 10**400}, "params: train.lr: expected a finite number, got 1000"),
+        ({"seed": -1}, "params: train.seed: expected an integer from 0 to 2**63 - 1"),
+        ({"seed": 2**64}, "params: train.seed: expected an integer from 0 to 2**63 - 1"),
+        ({"threads": 2**31}, "params: train.threads: expected an integer from 1 to 256"),
         ({"epochs": 0}, "params: train.epochs: expected an integer >= 1"),
         (
             {"optimizer": "adam"},
@@ -69,6 +75,26 @@ def test_bad_train_values_name_the_key(changes, message):
     with pytest.raises(PipelineError) as error:
         parse_section(TrainParams, "train", {**GOOD_TRAIN, **changes})
     assert str(error.value).startswith(message)
+
+
+def test_a_yaml_alias_bomb_is_refused_in_one_short_line(tmp_path: Path):
+    """Ten aliases a level, seven levels: 10**7 values when expanded, 2 KB as written."""
+    levels = ["l0: &l0 [" + ", ".join(["x"] * 10) + "]"]
+    for k in range(1, 7):
+        levels.append(f"l{k}: &l{k} [" + ", ".join([f"*l{k - 1}"] * 10) + "]")
+    text = (ROOT / "params.yaml").read_text().replace("  epochs: 50", "  epochs: *l6")
+    (tmp_path / "p.yaml").write_text("bomb:\n" + "".join(f"  {line}\n" for line in levels) + text)
+    with pytest.raises(PipelineError) as error:
+        load_params(tmp_path / "p.yaml", "train", TrainParams)
+    message = str(error.value)
+    assert message.startswith("params: train.epochs: expected an integer, got [[")
+    assert len(message) < 300 and "\n" not in message
+
+
+def test_prepare_seed_must_not_be_negative():
+    values = {"n_train": 10, "n_val": 10, "n_test": 10, "selection": "random", "seed": -1}
+    with pytest.raises(PipelineError, match="prepare.seed: expected an integer from 0"):
+        parse_section(PrepareParams, "prepare", values)
 
 
 def test_missing_key_and_bad_choice():

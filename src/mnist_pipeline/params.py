@@ -8,6 +8,8 @@ silently training with a default.
 from __future__ import annotations
 
 import dataclasses
+import math
+import reprlib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +54,7 @@ class PrepareParams:
         _require(self.n_train >= 1, "prepare.n_train", "an integer >= 1")
         _require(self.n_val >= 1, "prepare.n_val", "an integer >= 1")
         _require(self.n_test >= 1, "prepare.n_test", "an integer >= 1")
+        _require(0 <= self.seed < 2**63, "prepare.seed", "an integer from 0 to 2**63 - 1")
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class TrainParams:
     device: Literal["auto", "cpu", "cuda"] = "cpu"
 
     def __post_init__(self) -> None:
+        _require(0 <= self.seed < 2**63, "train.seed", "an integer from 0 to 2**63 - 1")
         _require(self.epochs >= 1, "train.epochs", "an integer >= 1")
         _require(self.batch_size >= 1, "train.batch_size", "an integer >= 1")
         _require(self.lr > 0, "train.lr", "a number > 0")
@@ -93,7 +97,7 @@ class TrainParams:
             0 <= self.augment_rotate <= 45, "train.augment_rotate", "a number of degrees, 0-45"
         )
         _require(self.log_every >= 1, "train.log_every", "an integer >= 1")
-        _require(self.threads >= 1, "train.threads", "an integer >= 1")
+        _require(1 <= self.threads <= 256, "train.threads", "an integer from 1 to 256")
 
 
 def print_only_keys(cls: type) -> set[str]:
@@ -118,7 +122,18 @@ def _describe(tp: object) -> str:
             "lists of strings" if typing.get_origin(typing.get_args(tp)[1]) is list else "strings"
         )
         return f"a mapping of strings to {value}"
-    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}[tp]
+    return TYPE_NAMES[tp]
+
+
+TYPE_NAMES = {int: "an integer", float: "a finite number", str: "a string", bool: "true or false"}
+
+
+# A rejected value is shown this short: a YAML alias bomb expands to gigabytes when printed.
+def _shown(value: object) -> str:
+    short = reprlib.Repr()  # (keyword arguments only from Python 3.12)
+    short.maxlevel, short.maxlist, short.maxdict = 2, 4, 4
+    short.maxstring, short.maxlong, short.maxother = 60, 40, 60
+    return short.repr(value)
 
 
 def _matches(value: object, tp: object) -> bool:
@@ -133,7 +148,12 @@ def _matches(value: object, tp: object) -> bool:
             isinstance(k, str) and _matches(v, value_type) for k, v in value.items()
         )
     if tp is float:  # YAML writes 1 or 1e-3 for numbers; bool is an int subclass, reject it
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return False
+        try:
+            return math.isfinite(float(value))  # .inf, .nan and 1e400 are no learning rates
+        except OverflowError:  # an integer too large for a float
+            return False
     if tp is int:
         return isinstance(value, int) and not isinstance(value, bool)
     return isinstance(value, tp)  # type: ignore[arg-type]
@@ -142,7 +162,7 @@ def _matches(value: object, tp: object) -> bool:
 def parse_section(cls: type, section: str, values: object):
     """Build `cls` from the mapping `values` of params.yaml's `section`, or raise PipelineError."""
     if not isinstance(values, dict):
-        raise PipelineError(f"params: {section}: expected a mapping of keys, got {values!r}")
+        raise PipelineError(f"params: {section}: expected a mapping of keys, got {_shown(values)}")
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     for key in values:
@@ -155,7 +175,9 @@ def parse_section(cls: type, section: str, values: object):
             raise PipelineError(f"params: {key}: missing ({_describe(hints[name])} expected)")
         value = values[name]
         if not _matches(value, hints[name]):
-            raise PipelineError(f"params: {key}: expected {_describe(hints[name])}, got {value!r}")
+            raise PipelineError(
+                f"params: {key}: expected {_describe(hints[name])}, got {_shown(value)}"
+            )
         kwargs[name] = float(value) if hints[name] is float else value
     return cls(**kwargs)
 
@@ -170,7 +192,7 @@ def read_params(path: Path) -> dict:
     except _YAMLError as exc:
         raise PipelineError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(document, dict):
-        raise PipelineError(f"{path}: expected a mapping of sections, got {document!r}")
+        raise PipelineError(f"{path}: expected a mapping of sections, got {_shown(document)}")
     return document
 
 
