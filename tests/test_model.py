@@ -119,7 +119,10 @@ def test_refusals_say_what_the_file_is(tmp_path):
     kinds = {
         "empty.pt": (b"", "an empty file"),
         "notes.pt": (b"weights: none\n", "a text file"),
-        "archive.pt": (zipped.getvalue(), "a zip file but not a PyTorch checkpoint"),
+        "archive.pt": (
+            zipped.getvalue(),
+            "a zip file but not a whole PyTorch checkpoint (cut short, or another zip)",
+        ),
         "cut.pt": (legacy.getvalue()[:40], "a legacy PyTorch file, damaged or cut short"),
         "noise.pt": (bytes(range(256)), "not a PyTorch file"),
     }

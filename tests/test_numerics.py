@@ -92,3 +92,24 @@ def test_configure_after_a_native_computation_is_an_error():
     if not cpu_has("avx512f"):
         pytest.skip("without AVX-512, native and portable ATen kernels are the same")
     assert result.returncode != 0 and "called after torch first computed" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "params, names, message",
+    [
+        ({"threads": 0}, NAMES, "threads 0, expected an integer from 1 to 256"),
+        ({"threads": "abc"}, NAMES, "threads 'abc', expected an integer from 1 to 256"),
+        ({"threads": None}, NAMES, "threads None, expected an integer from 1 to 256"),
+        ({"threads": 2**40}, NAMES, "expected an integer from 1 to 256"),
+        ({}, NAMES[:3], "class_names: expected a list of 10 names"),
+        ({}, [*NAMES, "ten"], "class_names: expected a list of 10 names"),
+    ],
+)
+def test_a_checkpoint_with_bad_fields_is_refused_in_one_line(
+    tmp_path, configured, params, names, message
+):
+    path = tmp_path / "model.pt"
+    path.write_bytes(checkpoint.checkpoint_bytes(MnistCnn(), params, names))
+    with pytest.raises(PipelineError, match=message):
+        checkpoint.load_checkpoint(path)
+    assert configured == []

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .datasets import NUM_CLASSES
 from .errors import PipelineError
 from .files import read_bytes
 from .model import MnistCnn
@@ -72,11 +73,16 @@ def load_checkpoint(path: Path) -> tuple[MnistCnn, dict]:
         raise PipelineError(
             f"{path}: architecture {checkpoint['architecture']!r}, expected {ARCHITECTURE!r}"
         )
-    recorded = checkpoint["params"] if isinstance(checkpoint["params"], dict) else {}
-    numerics = recorded.get("numerics", "native")
-    if numerics not in ("portable", "native"):
-        raise PipelineError(f"{path}: numerics {numerics!r}, expected 'portable' or 'native'")
-    configure(numerics, int(recorded.get("threads", 1)))
+    names = checkpoint["class_names"]
+    if not (
+        isinstance(names, list)
+        and len(names) == NUM_CLASSES
+        and all(isinstance(name, str) for name in names)
+    ):
+        raise PipelineError(f"{path}: class_names: expected a list of {NUM_CLASSES} names")
+    if not isinstance(checkpoint["state_dict"], dict):
+        raise PipelineError(f"{path}: state_dict: expected a mapping of names to tensors")
+    configure(*_recorded_numerics(path, checkpoint["params"]))
     model = MnistCnn()
     try:
         model.load_state_dict(checkpoint["state_dict"])
@@ -87,12 +93,24 @@ def load_checkpoint(path: Path) -> tuple[MnistCnn, dict]:
     return model, checkpoint
 
 
+def _recorded_numerics(path: Path, params: object) -> tuple[str, int]:
+    """The numerics and thread count a checkpoint's params record (native and 1 when absent:
+    checkpoints from before train.numerics), or PipelineError."""
+    recorded = params if isinstance(params, dict) else {}
+    numerics, threads = recorded.get("numerics", "native"), recorded.get("threads", 1)
+    if numerics not in ("portable", "native"):
+        raise PipelineError(f"{path}: numerics {numerics!r}, expected 'portable' or 'native'")
+    if not (isinstance(threads, int) and not isinstance(threads, bool) and 1 <= threads <= 256):
+        raise PipelineError(f"{path}: threads {threads!r}, expected an integer from 1 to 256")
+    return numerics, threads
+
+
 def _refusal(path: Path, data: bytes) -> PipelineError:
     """The error for a file that is not a checkpoint, saying what it is instead."""
     if not data:
         what = "an empty file"
     elif data.startswith(ZIP_MAGIC):
-        what = "a zip file but not a PyTorch checkpoint"
+        what = "a zip file but not a whole PyTorch checkpoint (cut short, or another zip)"
     elif data.startswith(LEGACY_MAGIC):
         what = "a legacy PyTorch file, damaged or cut short"
     elif _is_text(data):
