@@ -225,6 +225,18 @@ def test_pillow_s_own_bomb_check_never_surfaces(tmp_path):
     assert Image.MAX_IMAGE_PIXELS == 89478485  # Pillow's limit is back in place afterwards
 
 
+def test_a_file_too_large_for_an_image_is_refused_without_reading_it_whole(tmp_path):
+    """A 1 GB file (sparse: no disk used) and an endless device: one line each, memory kept."""
+    huge = tmp_path / "huge.png"
+    with open(huge, "wb") as file:
+        file.truncate(2**30)
+    for path in (huge, Path("/dev/zero")):
+        if not path.exists():
+            continue
+        with pytest.raises(PipelineError, match=f"{path}: more than 268,435,456 bytes, too large"):
+            predict.read_image(path)
+
+
 @pytest.fixture(scope="module")
 def synthetic_model(tmp_path_factory):
     images, labels = synthetic_split(200, seed=0)

@@ -69,10 +69,15 @@ def _exchange(a: Path, b: Path) -> None:
     os.replace(aside, a)
 
 
-def read_bytes(path: Path, what: str = "file") -> bytes:
-    """The bytes of `path`, or a PipelineError naming it and saying what went wrong."""
+def read_bytes(path: Path, what: str = "file", limit: int | None = None) -> bytes:
+    """The bytes of `path`, or a PipelineError naming it and saying what went wrong, also when
+    it holds more than `limit` bytes (read no further: /dev/zero ends too)."""
     try:
-        return Path(path).read_bytes()
+        with open(path, "rb") as file:
+            data = file.read() if limit is None else file.read(limit + 1)
+        if limit is not None and len(data) > limit:
+            raise PipelineError(f"{path}: more than {limit:,} bytes, too large for a {what}")
+        return data
     except FileNotFoundError:
         raise PipelineError(f"{path}: {what} not found") from None
     except IsADirectoryError:

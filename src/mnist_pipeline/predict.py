@@ -32,6 +32,8 @@ MIN_CONTRAST = 32  # grey levels between background and ink; less is an empty im
 # Phone cameras make 12, 48 (8000x6000 or 8064x6048) and 50 MP photos: all pass. Above,
 # decoding alone would take seconds and gigabytes, for a digit that ends 20 pixels tall.
 MAX_PIXELS = 50_000_000
+# A 50 MP PNG of pure noise is about 150 MB; a larger file is no photo of a digit.
+MAX_FILE_BYTES = 256 * 2**20
 WORK_SIDE = 1600  # longer side, in pixels, of the greyscale image decode_image returns at most
 BACKGROUND_SIDE = 64  # shorter side of the reduced page the paper's brightness is taken from
 # Dark marks narrower than this fraction of the page's shorter side are ink, wider ones are
@@ -48,8 +50,8 @@ class ImageTooLarge(PipelineError):
 
 
 def read_image(path: Path) -> np.ndarray:
-    """An image file -> greyscale [h, w] uint8, as decode_image."""
-    return decode_image(read_bytes(path), str(path))
+    """An image file of at most MAX_FILE_BYTES -> greyscale [h, w] uint8, as decode_image."""
+    return decode_image(read_bytes(path, "image", limit=MAX_FILE_BYTES), str(path))
 
 
 def decode_image(data: bytes, name: str) -> np.ndarray:
