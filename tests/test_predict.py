@@ -246,6 +246,21 @@ def synthetic_model(tmp_path_factory):
     return path
 
 
+def test_output_cut_short_by_its_reader_is_no_traceback(tmp_path, synthetic_model):
+    """`mnist-pipeline predict big.tsv | head -1`: more output than a pipe holds."""
+    images, labels = synthetic_split(3000, seed=3)
+    (tmp_path / "big.tsv").write_bytes(tsv.encode(images, labels))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mnist_pipeline", "predict", "--model", str(synthetic_model),
+         str(tmp_path / "big.tsv")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=tool_env(),
+    )  # fmt: skip
+    assert process.stdout.readline().startswith(str(tmp_path / "big.tsv").encode())
+    process.stdout.close()  # as head does after its line
+    assert process.wait(timeout=120) == 1
+    assert process.stderr.read() == b""
+
+
 def test_cli_json_text_tsv_and_errors(tmp_path, synthetic_model):
     images, labels = synthetic_split(3, seed=5)
     Image.fromarray(images[0]).save(tmp_path / "a.png")

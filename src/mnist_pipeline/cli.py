@@ -89,7 +89,10 @@ def main(argv: list[str] | None = None) -> None:
     predict_parser = commands.add_parser(
         "predict", help="classify PNG/JPEG images, or the lines of a prepared .tsv file"
     )
-    predict_parser.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE")
+    predict_parser.add_argument(
+        "inputs", nargs="+", type=Path, metavar="FILE",
+        help="an image (any format Pillow reads, up to 50 MP) or a prepared .tsv file",
+    )  # fmt: skip
     predict_parser.add_argument(
         "--model", type=Path, default=Path("models/model.pt"),
         help="a checkpoint written by the train stage (default: %(default)s, in this folder)",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -32,3 +33,7 @@ def run(main: Callable[[], None]) -> None:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr, flush=True)
         sys.exit(130)
+    except BrokenPipeError:  # `mnist-pipeline predict ... | head`: the reader has had enough
+        # Python's documented recipe: point stdout at devnull so its final flush is silent.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
