@@ -323,7 +323,8 @@ class Server:
         self.thread: threading.Thread | None = None
 
     def run(self) -> None:
-        """Serve until Ctrl-C, which raises KeyboardInterrupt once the server has stopped."""
+        """Serve until Ctrl-C or SIGTERM; uvicorn then re-raises the signal it caught, which is a
+        KeyboardInterrupt unless SIGINT was ignored when the process began."""
         self.uvicorn.run(sockets=[self.socket])
 
     def start(self) -> None:
@@ -386,8 +387,9 @@ def serve(model_path: Path, host: str, port: int) -> None:
     shown_host = f"[{host}]" if ":" in host else host
     print(f"serving {model_path} at http://{shown_host}:{server.port}/ (Ctrl-C stops)", flush=True)
     try:
-        server.run()
+        server.run()  # returns, or re-raises the Ctrl-C it caught, once the server has stopped
     except KeyboardInterrupt:
-        print("stopped")
+        pass  # (not re-raised where SIGINT was ignored when the process began: a background job)
     finally:
         server.socket.close()
+    print("stopped", flush=True)
