@@ -14,7 +14,8 @@ def main() -> None:
     parser.add_argument("--history", type=Path, required=True)
     parser.add_argument("--predictions", type=Path, required=True)
     parser.add_argument("--test", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
+    for output in ("confusion", "per-class", "curves-png", "confusion-png", "misclassified-png"):
+        parser.add_argument(f"--{output}", type=Path, required=True)
     args = parser.parse_args()
     class_names = list(load_dataset(args.params).class_names)
 
@@ -22,24 +23,19 @@ def main() -> None:
     actual, predicted = records.read_predictions(args.predictions, class_names)
     counts = records.confusion_counts(actual, predicted, len(class_names))  # [k, k]
     test_images, _ = tsv.read(args.test)
-    tables = {
-        "confusion.csv": records.confusion_table(counts, class_names),
-        "per_class.csv": records.per_class_table(counts, class_names),
+    outputs = {
+        args.confusion: records.to_csv(records.confusion_table(counts, class_names)).encode(),
+        args.per_class: records.to_csv(records.per_class_table(counts, class_names)).encode(),
+        args.curves_png: plots.png_bytes(plots.learning_curves(curves)),
+        args.confusion_png: plots.png_bytes(plots.confusion_matrix(counts, class_names)),
+        args.misclassified_png: plots.png_bytes(
+            plots.misclassified_grid(test_images, actual, predicted, class_names)
+        ),
     }
-    figures = {
-        "learning_curves.png": plots.learning_curves(curves),
-        "confusion.png": plots.confusion_matrix(counts, class_names),
-        "misclassified.png": plots.misclassified_grid(test_images, actual, predicted, class_names),
-    }
-
-    def save_all(folder: Path) -> None:
-        for name, table in tables.items():
-            (folder / name).write_text(records.to_csv(table), encoding="utf-8")
-        for name, figure in figures.items():
-            figure.savefig(folder / name, format="png")
-
-    files.replace_dir_atomic(args.out, save_all)
-    stage.log(f"plot: wrote {', '.join(str(args.out / name) for name in [*tables, *figures])}")
+    # Everything is drawn before the first file is written: a failure leaves none behind.
+    for path, data in outputs.items():
+        files.write_bytes_atomic(path, data)
+    stage.log(f"plot: wrote {', '.join(map(str, outputs))}")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ os.environ.update(PORTABLE_ENV)
 from helpers import (
     NO_REAL_MNIST,
     REAL_MNIST,
+    ROOT,
     copy_project,
     make_git_repo,
     real_mnist_file,
@@ -58,7 +59,9 @@ def shipped_run(tmp_path_factory):
     reproduced with `dvc repro` on the real MNIST. Returns (repo, env, stages that ran)."""
     if not all(real_mnist_file(name) for name in FILE_NAMES):
         pytest.skip(NO_REAL_MNIST)
-    repo = copy_project(tmp_path_factory.mktemp("real") / "repo", extra=["dvc.lock", "metrics"])
+    # The shipped files as git has them: outputs DVC caches are not among them.
+    shipped = run(["git", "ls-files", "dvc.lock", "metrics"], ROOT, tool_env()).stdout.split()
+    repo = copy_project(tmp_path_factory.mktemp("real") / "repo", extra=shipped)
     env = tool_env(MNIST_SOURCE=str(REAL_MNIST))
     make_git_repo(repo, env)
     ran = stages_run(run(["dvc", "repro"], repo, env).stdout)

@@ -9,7 +9,7 @@ import time
 import pytest
 import yaml
 
-from helpers import BIN, commit, run
+from helpers import BIN, commit, run, stages_run
 from mnist_pipeline import compare
 
 pytestmark = pytest.mark.slow
@@ -186,3 +186,21 @@ def test_push_and_pull_through_an_s3_remote(pipeline_repo, tmp_path, s3_server):
     commit(repo, env, "run and S3 remote")
     assert "secret" not in (repo / ".dvc/config").read_text()
     _clone_and_pull(repo, env, tmp_path, configure)
+
+
+def test_going_back_to_earlier_params_restores_every_stage_from_the_run_cache(pipeline_repo):
+    repo, env = pipeline_repo
+    run(["dvc", "repro"], repo, env)
+    commit(repo, env, "baseline")
+    for lr in ("0.01", "0.02", "0.03"):
+        run(["dvc", "exp", "run", "-n", f"lr-{lr}", "-S", f"train.lr={lr}"], repo, env)
+
+    revisit = run(["dvc", "exp", "run", "-n", "again", "-S", "train.lr=0.01"], repo, env)
+    assert stages_run(revisit.stdout) == [], revisit.stdout
+    for name in ("train", "evaluate", "plot"):
+        assert f"Stage '{name}' is cached - skipping run" in revisit.stdout, revisit.stdout
+    found = experiments(repo, env)
+    assert result(found["again"]) == result(found["lr-0.01"])
+    assert result(found["again"]) != result(found["lr-0.03"])
+    # The workspace holds the restored run, as DVC's lock records it.
+    assert "up to date" in run(["dvc", "status"], repo, env).stdout

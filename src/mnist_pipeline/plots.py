@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display; before pyplot is imported
@@ -83,3 +85,10 @@ def misclassified_grid(
     fig.suptitle(title + " — true → predicted", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def png_bytes(figure: Figure) -> bytes:
+    """The figure as a PNG file's bytes."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
