@@ -1,15 +1,19 @@
 """What users do with DVC beyond `dvc repro`: experiments, queues, remotes, artifacts."""
 
+import hashlib
 import json
+import os
 import re
+import shlex
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
 import yaml
 
-from helpers import BIN, commit, run, stages_run
+from helpers import BIN, ROOT, commit, run, stages_run, update_params
 from mnist_pipeline import compare
 
 pytestmark = pytest.mark.slow
@@ -188,7 +192,9 @@ def test_push_and_pull_through_an_s3_remote(pipeline_repo, tmp_path, s3_server):
     _clone_and_pull(repo, env, tmp_path, configure)
 
 
-def test_going_back_to_earlier_params_restores_every_stage_from_the_run_cache(pipeline_repo):
+def test_going_back_to_earlier_params_restores_every_stage_from_the_run_cache(
+    pipeline_repo, tmp_path
+):
     repo, env = pipeline_repo
     run(["dvc", "repro"], repo, env)
     commit(repo, env, "baseline")
@@ -204,3 +210,101 @@ def test_going_back_to_earlier_params_restores_every_stage_from_the_run_cache(pi
     assert result(found["again"]) != result(found["lr-0.03"])
     # The workspace holds the restored run, as DVC's lock records it.
     assert "up to date" in run(["dvc", "status"], repo, env).stdout
+
+    # A teammate's clone gets the runs through a remote and revisits them as instantly. (With
+    # `dvc push --run-cache` alone the clone finds the run records, not the files: it trains.)
+    run(["dvc", "remote", "add", "-d", "storage", str(tmp_path / "remote")], repo, env)
+    run(["dvc", "push"], repo, env)
+    run(["mnist-pipeline", "push-runs"], repo, env)
+    commit(repo, env, "remote")
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(repo), str(clone)], tmp_path, env)
+    run(["dvc", "pull", "--run-cache"], clone, env)
+    theirs = run(["dvc", "exp", "run", "--pull", "-n", "theirs", "-S", "train.lr=0.02"], clone, env)
+    assert stages_run(theirs.stdout) == [], theirs.stdout
+    assert result(experiments(clone, env)["theirs"]) == result(found["lr-0.02"])
+
+
+def readme_recovery_recipe() -> list[list[str]]:
+    """The commands of the README's block after **When a stage fails**, comments dropped."""
+    text = (ROOT / "README.md").read_text()
+    block = text.split("**When a stage fails**", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    return [shlex.split(line, comments=True) for line in block.splitlines() if line.strip()]
+
+
+def recover(repo, env, pull=False) -> list[str]:
+    """Run the README's recipe (`--pull` added to dvc repro where a remote is set, as the
+    README says); return the stages it ran."""
+    ran = []
+    for command in readme_recovery_recipe():
+        command += ["--pull"] if pull and command[:2] == ["dvc", "repro"] else []
+        ran += stages_run(run(command, repo, env).stdout)
+    return ran
+
+
+def assert_as_committed(repo, env):
+    assert run(["git", "status", "--porcelain"], repo, env).stdout == ""
+    assert "up to date" in run(["dvc", "status"], repo, env).stdout
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    model = next(o for o in lock["stages"]["train"]["outs"] if o["path"] == "models/model.pt")
+    assert hashlib.md5(_model_bytes(repo)).hexdigest() == model["md5"]
+
+
+def failing_evaluate_env(env, tmp_path):
+    """env whose `python` fails the evaluate stage (as an interrupted run would), after train
+    has succeeded and DVC has written and staged its part of dvc.lock."""
+    wrapper = tmp_path / "failing" / "python"
+    wrapper.parent.mkdir()
+    wrapper.write_text(
+        '#!/bin/sh\ncase "$1" in stages/evaluate.py) echo "error: interrupted" >&2; exit 1;; esac\n'
+        f'exec "{sys.executable}" "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    return {**env, "PATH": f"{wrapper.parent}{os.pathsep}{env['PATH']}"}
+
+
+def test_the_readme_recipe_recovers_from_failed_runs_from_the_cache(pipeline_repo, tmp_path):
+    repo, env = pipeline_repo
+    run(["dvc", "repro"], repo, env)
+    commit(repo, env, "a run")
+
+    failed = run(["dvc", "exp", "run", "-S", "train.lr=abc"], repo, env, check=False)
+    assert failed.returncode != 0 and "train.lr: expected a finite number" in failed.stderr
+    assert "lr: abc" in (repo / "params.yaml").read_text()
+    assert not (repo / "models/model.pt").exists()
+    assert recover(repo, env) == []  # the model and curves come back from the cache
+    assert_as_committed(repo, env)
+
+    # A run not committed (dvc repro stages its dvc.lock: `git checkout -- dvc.lock`, without
+    # HEAD, would bring that one back), then one that fails after train wrote its part of it.
+    update_params(repo, {"train.epochs": 3})
+    run(["dvc", "repro"], repo, env)
+    assert "dvc.lock" in run(["git", "diff", "--cached", "--name-only"], repo, env).stdout
+    update_params(repo, {"train.lr": 0.02})
+    failed = run(["dvc", "repro"], repo, failing_evaluate_env(env, tmp_path), check=False)
+    assert failed.returncode != 0 and "error: interrupted" in failed.stderr
+    assert recover(repo, env) == []
+    assert_as_committed(repo, env)
+
+
+def test_the_readme_recipe_recovers_a_fresh_clone(pipeline_repo, tmp_path):
+    """Without a remote the clone's cache is empty: dvc repro makes the committed run again
+    (the same bytes: the lock's model). With a remote, --pull brings it back untrained."""
+    repo, env = pipeline_repo
+    run(["dvc", "repro"], repo, env)
+    remote = tmp_path / "remote"
+    run(["dvc", "remote", "add", "-d", "storage", str(remote)], repo, env)
+    run(["dvc", "push", "--run-cache"], repo, env)
+    commit(repo, env, "a run and its remote")
+
+    for name, pull in (("alone", False), ("with-remote", True)):
+        clone = tmp_path / name
+        run(["git", "clone", "-q", str(repo), str(clone)], tmp_path, env)
+        if not pull:
+            run(["dvc", "remote", "remove", "storage"], clone, env)
+            commit(clone, env, "no remote")
+        failed = run(["dvc", "exp", "run", "-S", "train.lr=abc"], clone, env, check=False)
+        assert failed.returncode != 0
+        ran = recover(clone, env, pull=pull)
+        assert ran == ([] if pull else ["train", "evaluate"]), (name, ran)  # plot: the same inputs
+        assert_as_committed(clone, env)

@@ -6,6 +6,7 @@ mnist-pipeline predict IMAGE... [--model models/model.pt] [--json]
 mnist-pipeline serve [--model models/model.pt] [--host 127.0.0.1] [--port 8000]
                                       a local page: draw a digit, see the model's answer
 mnist-pipeline plots-template NODE_MODULES OUT   the offline page for `dvc plots show`
+mnist-pipeline push-runs [-r REMOTE]  DVC's run-cache and every run's outputs, to a remote
 """
 
 from __future__ import annotations
@@ -115,6 +116,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     template_parser.add_argument("node_modules", type=Path)
     template_parser.add_argument("out", type=Path)
+    push_runs_parser = commands.add_parser(
+        "push-runs", help="push DVC's run-cache with every run's outputs (dvc push sends neither)"
+    )
+    push_runs_parser.add_argument("-r", "--remote", help="a DVC remote (default: the default)")
     args = parser.parse_args(argv)
 
     if args.command == "report":
@@ -143,3 +148,12 @@ def main(argv: list[str] | None = None) -> None:
             print(f"wrote {args.out}")
 
         stage.run(write_template)
+    elif args.command == "push-runs":
+
+        def push_runs() -> None:
+            from .runcache import push_runs
+
+            records, pushed = push_runs(args.remote)
+            print(f"push-runs: {records} run records, {pushed} output files pushed")
+
+        stage.run(push_runs)
