@@ -21,7 +21,7 @@ def main() -> None:
     listed = "".join(f"\n  {source}" for source in sources)
     stage.log(f"fetch: {dataset.name}, {len(md5)} files; sources, in order:{listed}")
     # Built in a temporary folder and swapped in whole: the folder never holds a partial set.
-    hint = fetch.offline_hint(os.environ)
+    hint = fetch.offline_hint(os.environ, dataset.name)
     files.replace_dir_atomic(
         args.out, lambda tmp: fetch.fetch_all(md5, sources, tmp, stage.log, hint)
     )

@@ -9,9 +9,16 @@ import zlib
 
 import pytest
 
-from helpers import write_idx_set
+from helpers import NO_REAL_MNIST, real_mnist_file, write_idx_set
 from mnist_pipeline import fetch
-from mnist_pipeline.datasets import FILE_BYTES, MNIST, TRAIN_LABELS, expected_md5
+from mnist_pipeline.datasets import (
+    FASHION_MNIST,
+    FILE_BYTES,
+    MNIST,
+    TRAIN_IMAGES,
+    TRAIN_LABELS,
+    expected_md5,
+)
 from mnist_pipeline.errors import PipelineError
 
 WRONG = b"\x00\x00\x08\x01" + bytes(4)  # a valid, empty label file: not the one asked for
@@ -141,10 +148,56 @@ def test_when_every_source_fails_one_error_lists_them(tmp_path, server, files):
     assert lines[4:] == ["HINT"]
 
 
-def test_the_hint_names_the_variable_the_user_set():
-    assert "MNIST_SOURCE is set to '/x'" in fetch.offline_hint({"MNIST_SOURCE": "/x"})
-    assert "DATASET_SOURCE is set to '/y'" in fetch.offline_hint({"DATASET_SOURCE": "/y"})
-    assert fetch.offline_hint({}).startswith("offline? set MNIST_SOURCE")
+def test_the_hint_names_the_variable_the_user_set_and_the_data_set_it_needs():
+    assert fetch.offline_hint({"MNIST_SOURCE": "/x"}, "fashion-mnist") == (
+        "MNIST_SOURCE is set to '/x': it should name a folder holding fashion-mnist's four "
+        "files (.gz or not), or a mirror's base URL"
+    )
+    assert "DATASET_SOURCE is set to '/y'" in fetch.offline_hint({"DATASET_SOURCE": "/y"}, "mnist")
+    assert fetch.offline_hint({}, "mnist").startswith("offline? set MNIST_SOURCE")
+    assert fetch.offline_hint({}, "mnist").endswith("a folder holding mnist's four files")
+
+
+def test_another_data_set_s_file_is_named_as_such(tmp_path, monkeypatch):
+    """Synthetic labels taken for MNIST's canonical file: asked for Fashion-MNIST's, the
+    error says whose file was found; a file of no known data set gets the plain md5 line."""
+    folder = tmp_path / "src"
+    md5 = write_idx_set(folder, n_train=20, n_test=10)
+    monkeypatch.setitem(MNIST.md5, TRAIN_LABELS, md5[TRAIN_LABELS])
+    wanted = FASHION_MNIST.md5[TRAIN_LABELS]
+    with pytest.raises(PipelineError) as error:
+        fetch.fetch_file(TRAIN_LABELS, wanted, [str(folder)], lambda _: None, "HINT")
+    assert str(error.value).splitlines()[1:] == [
+        f"  {folder} (md5 {md5[TRAIN_LABELS]}, expected {wanted}: the file is mnist's "
+        f"{TRAIN_LABELS}, not fashion-mnist's)",
+        "HINT",
+    ]
+    monkeypatch.setitem(MNIST.md5, TRAIN_LABELS, "0" * 32)  # now nobody's file
+    with pytest.raises(PipelineError) as error:
+        fetch.fetch_file(TRAIN_LABELS, wanted, [str(folder)], lambda _: None, "HINT")
+    assert f"(md5 {md5[TRAIN_LABELS]}, expected {wanted})" in str(error.value)
+
+
+def test_digits_given_for_fashion_mnist_are_named_in_the_fetch_stage_s_error(tmp_path):
+    """The fetch stage as dvc.yaml runs it, fetch.dataset fashion-mnist, MNIST_SOURCE at the
+    real MNIST: the error says whose files they are and what the variable should name."""
+    from helpers import REAL_MNIST, copy_project, run, stage_command, tool_env, update_params
+
+    if real_mnist_file(TRAIN_IMAGES) is None:  # the first file fetched
+        pytest.skip(NO_REAL_MNIST)
+    repo = copy_project(tmp_path / "repo")
+    update_params(repo, {"fetch.dataset": "fashion-mnist", "fetch.sources": {}})
+    result = run(stage_command("fetch"), repo, tool_env(MNIST_SOURCE=str(REAL_MNIST)), check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        f"error: fetch: no source provided a valid {TRAIN_IMAGES}:",
+        f"  {REAL_MNIST} (md5 {MNIST.md5[TRAIN_IMAGES]}, expected "
+        f"{FASHION_MNIST.md5[TRAIN_IMAGES]}: the file is mnist's {TRAIN_IMAGES}, "
+        "not fashion-mnist's)",
+        f"MNIST_SOURCE is set to '{REAL_MNIST}': it should name a folder holding fashion-mnist's "
+        "four files (.gz or not), or a mirror's base URL",
+    ]
+    assert not (repo / "data/raw").exists()
 
 
 def test_fetch_all_writes_decompressed_verified_files(tmp_path, server, files):

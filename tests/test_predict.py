@@ -1,5 +1,7 @@
+import hashlib
 import io
 import json
+import shutil
 import subprocess
 import sys
 import zlib
@@ -7,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 import photos
-from helpers import NO_REAL_MNIST, fit, real_mnist_file, synthetic_split, tool_env
+from helpers import NO_REAL_MNIST, ROOT, fit, real_mnist_file, synthetic_split, tool_env
 from mnist_pipeline import checkpoint, evaluate, idx, inference, predict, tsv
 from mnist_pipeline.datasets import TEST_IMAGES, TEST_LABELS
 from mnist_pipeline.errors import PipelineError
@@ -18,6 +21,7 @@ from mnist_pipeline.model import to_input
 from mnist_pipeline.params import TrainParams
 
 NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+NO_PROJECT = "test accuracy unknown: no dvc.yaml in its folder or above"
 
 
 def cli(*args, cwd=None):
@@ -258,7 +262,7 @@ def test_output_cut_short_by_its_reader_is_no_traceback(tmp_path, synthetic_mode
     assert process.stdout.readline().startswith(str(tmp_path / "big.tsv").encode())
     process.stdout.close()  # as head does after its line
     assert process.wait(timeout=120) == 1
-    assert process.stderr.read() == b""
+    assert process.stderr.read().decode() == f"predict: {synthetic_model} ({NO_PROJECT})\n"
 
 
 def test_cli_json_text_tsv_and_errors(tmp_path, synthetic_model):
@@ -307,7 +311,7 @@ def test_cli_json_text_tsv_and_errors(tmp_path, synthetic_model):
     (tmp_path / "bad.png").write_bytes(b"\x89PNG broken")
     mixed = cli("predict", "--model", synthetic_model, tmp_path / "bad.png", tmp_path / "a.png")
     assert mixed.returncode == 1 and "Traceback" not in mixed.stderr
-    assert mixed.stderr.startswith(f"error: {tmp_path / 'bad.png'}: not a readable image")
+    assert mixed.stderr.splitlines()[1].startswith(f"error: {tmp_path / 'bad.png'}: not a readable")
     assert mixed.stdout.count("\n") == 1  # the good image is still classified
 
     a_png(tmp_path / "bomb.png", 12000, 12000)
@@ -320,9 +324,9 @@ def test_cli_json_text_tsv_and_errors(tmp_path, synthetic_model):
         str(tmp_path / "a.png"),
         str(tmp_path / "c.png"),
     ]  # the others are still classified
-    assert bomb.stderr == (
-        f"error: {tmp_path / 'bomb.png'}: 12000x12000 pixels, more than the 50 MP limit\n"
-    )
+    assert bomb.stderr.splitlines()[1:] == [
+        f"error: {tmp_path / 'bomb.png'}: 12000x12000 pixels, more than the 50 MP limit"
+    ]
 
     missing = cli("predict", "--model", tmp_path / "none.pt", tmp_path / "a.png")
     assert missing.returncode == 1 and missing.stderr.count("\n") == 1
@@ -339,6 +343,57 @@ def test_cli_json_text_tsv_and_errors(tmp_path, synthetic_model):
     )
 
 
+def md5(path):
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_predict_names_its_model_and_that_model_s_test_accuracy_on_stderr(
+    tmp_path, synthetic_model
+):
+    """As `dvc repro` leaves a project: the model, the evaluate stage's metrics, and dvc.lock
+    recording both by md5 (DVC's hash of a file is the md5 of its bytes)."""
+    project = tmp_path / "project"
+    (project / "models").mkdir(parents=True)
+    shutil.copy(ROOT / "dvc.yaml", project)  # its vars: paths name the model and the metrics
+    model, metrics = project / "models/model.pt", project / "metrics/metrics.json"
+    shutil.copy(synthetic_model, model)
+    metrics.parent.mkdir()
+    metrics.write_text(json.dumps({"test": {"accuracy": 0.875, "n": 40}}))
+    evaluate_stage = {
+        "cmd": "python stages/evaluate.py ...",
+        "deps": [{"path": "models/model.pt", "hash": "md5", "md5": md5(model)}],
+        "outs": [{"path": "metrics/metrics.json", "hash": "md5", "md5": md5(metrics)}],
+    }
+    (project / "dvc.lock").write_text(
+        yaml.safe_dump({"schema": "2.0", "stages": {"evaluate": evaluate_stage}})
+    )
+    Image.fromarray(a_digit()).save(tmp_path / "a.png")
+
+    alone = cli("predict", "--json", "--model", synthetic_model, tmp_path / "a.png")
+    assert alone.returncode == 0 and alone.stderr == f"predict: {synthetic_model} ({NO_PROJECT})\n"
+    evaluated = cli("predict", "--json", tmp_path / "a.png", cwd=project)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert evaluated.stderr == "predict: models/model.pt (test accuracy 0.875, 40 test images)\n"
+    assert evaluated.stdout == alone.stdout  # still one JSON object a line, and nothing else
+    assert json.loads(evaluated.stdout)["file"] == str(tmp_path / "a.png")
+
+    # Retrained (a `dvc exp run` stopped after train, `dvc repro train`): no stale figure.
+    net, _ = checkpoint.load_checkpoint(model)
+    model.write_bytes(checkpoint.checkpoint_bytes(net, {"lr": 0.1}, NAMES))
+    retrained = cli("predict", "--json", tmp_path / "a.png", cwd=project)
+    assert retrained.returncode == 0 and retrained.stdout.count("\n") == 1
+    assert retrained.stderr == "predict: models/model.pt (not evaluated yet: run `dvc repro`)\n"
+
+    # The evaluated model again, but metrics from elsewhere (another commit's, say).
+    shutil.copy(synthetic_model, model)
+    metrics.write_text(json.dumps({"test": {"accuracy": 0.5, "n": 40}}))
+    other = cli("predict", "--model", "models/model.pt", tmp_path / "a.png", cwd=project)
+    assert other.stderr == (
+        "predict: models/model.pt "
+        "(metrics/metrics.json changed since its evaluation: run `dvc repro`)\n"
+    )
+
+
 @pytest.mark.slow
 def test_the_fake_image_as_png_is_a_four(shipped_run, tmp_path):
     repo, _, _ = shipped_run
@@ -346,6 +401,12 @@ def test_the_fake_image_as_png_is_a_four(shipped_run, tmp_path):
     result = cli("predict", "--json", tmp_path / "fake.png", cwd=repo)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["predicted"] == "four"
+    # The real dvc.lock records the model and metrics as this process hashes them.
+    test = json.loads((repo / "metrics/metrics.json").read_text())["test"]
+    assert result.stderr == (
+        f"predict: models/model.pt (test accuracy {test['accuracy']:.3f}, "
+        f"{test['n']} test images)\n"
+    )
 
 
 @pytest.mark.slow

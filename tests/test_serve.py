@@ -94,7 +94,7 @@ def test_the_model_is_described(api, synthetic_model):
     model = json.loads(data)
     assert status == 200 and model["model"] == str(synthetic_model)
     assert model["params"] == {"lr": 0.05} and model["class_names"] == NAMES
-    assert model["test_accuracy"] is None  # no metrics/metrics.json beside this one
+    assert model["test_accuracy"] is None  # no project (dvc.yaml, dvc.lock) around this one
 
 
 def test_the_page_is_served_whole_and_needs_no_network(api):
@@ -181,6 +181,9 @@ def test_ctrl_c_stops_it_cleanly_and_other_hosts_are_warned_about(synthetic_mode
     assert server.returncode == 0 and out.strip() == "stopped", (out, err)
     assert "Traceback" not in err
     assert ("no authentication" in err) == warned
+    # Which model, as `predict` says it (tests/test_predict.py: with its test accuracy).
+    unknown = "test accuracy unknown: no dvc.yaml in its folder or above"
+    assert f"serve: {synthetic_model} ({unknown})\n" in err
 
 
 @pytest.mark.slow

@@ -43,7 +43,7 @@ def report(metrics_path: Path) -> None:
 def predict_files(inputs: list[Path], model_path: Path, as_json: bool) -> bool:
     """Print a prediction per image (or per line of a prepared .tsv); False if any input failed."""
     from . import checkpoint as checkpoints  # torch and PIL load only for this command
-    from . import inference, predict, tsv
+    from . import inference, predict, project, tsv
 
     if not model_path.exists():
         raise PipelineError(
@@ -51,6 +51,9 @@ def predict_files(inputs: list[Path], model_path: Path, as_json: bool) -> bool:
             "project after `make repro`, or pass --model PATH"
         )
     net, checkpoint = checkpoints.load_checkpoint(model_path)
+    # Which model answers, and how good it is: after `dvc exp run` the workspace holds the
+    # experiment's. On stderr, so that --json output stays one object a line.
+    print(f"predict: {project.describe(model_path)}", file=sys.stderr, flush=True)
     class_names = checkpoint["class_names"]
     all_ok = True
     for path in inputs:

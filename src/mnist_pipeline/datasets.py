@@ -67,6 +67,11 @@ FASHION_MNIST = Dataset(
 DATASETS = {d.name: d for d in (MNIST, FASHION_MNIST)}
 
 
+def owner(name: str, md5: str) -> str | None:
+    """The known data set whose canonical file `name` has this md5, if any."""
+    return next((d.name for d in DATASETS.values() if d.md5[name] == md5), None)
+
+
 def expected_md5(dataset: Dataset, overrides: dict[str, str]) -> dict[str, str]:
     """The dataset's canonical md5 of each file, with `fetch.md5` overrides applied."""
     for name, md5 in overrides.items():

@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-from .datasets import FILE_BYTES
+from .datasets import FILE_BYTES, owner
 from .errors import PipelineError
 from .idx import GZIP_MAGIC
 
@@ -118,7 +118,7 @@ def fetch_file(name: str, md5: str, sources: list[str], log: Log, hint: str = ""
             data = inflated.finish()
             actual = inflated.md5.hexdigest()
             if actual != md5:
-                raise SourceFailed(f"md5 {actual}, expected {md5}")
+                raise SourceFailed(f"md5 {actual}, expected {md5}{_whose(name, actual, md5)}")
         except (SourceFailed, PipelineError) as exc:
             reason = str(exc)
             log(f"  {name}: {source}: {reason}; trying the next source")
@@ -128,6 +128,15 @@ def fetch_file(name: str, md5: str, sources: list[str], log: Log, hint: str = ""
         return data
     tried = "".join(f"\n  {failure}" for failure in failures) or "\n  (no sources given)"
     raise PipelineError(f"fetch: no source provided a valid {name}:{tried}\n{hint}")
+
+
+def _whose(name: str, actual: str, expected: str) -> str:
+    """When the file found is another known data set's (a source variable left pointing at
+    it): ": the file is mnist's train-images-idx3-ubyte, not fashion-mnist's"; else nothing."""
+    found, wanted = owner(name, actual), owner(name, expected)
+    if found is None:
+        return ""
+    return f": the file is {found}'s {name}" + (f", not {wanted}'s" if wanted else "")
 
 
 def _read_dir(source: str, name: str) -> BoundedInflater:
@@ -212,15 +221,16 @@ def sources_with_env(sources: list[str], environ: dict[str, str]) -> list[str]:
     return list(dict.fromkeys([*overrides, *sources]))  # each source once, in order
 
 
-def offline_hint(environ: dict[str, str]) -> str:
-    """What to do when no source worked, naming the variable the user set, if any."""
+def offline_hint(environ: dict[str, str], dataset: str) -> str:
+    """What to do when no source worked, naming the variable the user set, if any, and the
+    data set fetch.dataset asks for (the variables serve every data set)."""
     for variable in SOURCE_VARIABLES:
         if environ.get(variable, "").strip():
             return (
                 f"{variable} is set to {environ[variable].strip()!r}: it should name a folder "
-                "holding the four files (.gz or not), or a mirror's base URL"
+                f"holding {dataset}'s four files (.gz or not), or a mirror's base URL"
             )
     return (
         "offline? set MNIST_SOURCE (or DATASET_SOURCE, for any data set) to a folder "
-        "holding the four files"
+        f"holding {dataset}'s four files"
     )

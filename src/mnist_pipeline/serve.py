@@ -39,9 +39,8 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from . import checkpoint, inference, predict
+from . import checkpoint, inference, predict, project
 from .errors import PipelineError
-from .files import read_text
 
 MAX_BODY = 5 * 1024 * 1024  # bytes: a photo of a digit is far smaller
 # Bytes of a refused body read and thrown away before the connection is closed: closing on
@@ -68,11 +67,12 @@ class Predictor:
         self.class_names = saved["class_names"]
         self.waiting: list[tuple[bytes, asyncio.Future]] = []  # in arrival order
         self.worker: asyncio.Task | None = None  # runs the batches while any are waiting
+        found = project.evaluation(model_path)  # (accuracy, n) if this model's, else why not
         self.description = {
             "model": str(model_path),
             "params": saved["params"],
             "class_names": self.class_names,
-            "test_accuracy": test_accuracy(model_path),
+            "test_accuracy": found[0] if isinstance(found, tuple) else None,
         }
 
     async def predict(self, data: bytes) -> bytes:
@@ -119,15 +119,6 @@ class Predictor:
             else json.dumps({**next(results), "input": image.tolist()}).encode()
             for image in images
         ]
-
-
-def test_accuracy(model_path: Path) -> float | None:
-    """The test accuracy in the project's metrics/metrics.json beside models/, if there."""
-    metrics_path = Path(model_path).resolve().parent.parent / "metrics" / "metrics.json"
-    try:
-        return float(json.loads(read_text(metrics_path))["test"]["accuracy"])
-    except (PipelineError, ValueError, KeyError, TypeError):
-        return None
 
 
 class BodyTooLarge(Exception):
@@ -373,6 +364,7 @@ def serve(model_path: Path, host: str, port: int) -> None:
     # ...but one image at a time is fastest on a single thread (0.9 against 1.7 ms with two),
     # which leaves the other core to the event loop.
     torch.set_num_threads(1)
+    print(f"serve: {project.describe(model_path)}", file=sys.stderr, flush=True)
     try:
         server = make_server(predictor, host, port)
     except OSError as exc:
