@@ -55,11 +55,14 @@ $(VENV)/.test-installed: $(VENV)/.run-installed requirements/test.lock
 plots-offline: build/plots-template.html
 	dvc config --local plots.html_template ../build/plots-template.html
 
+build/plots-template.html: node_modules/.package-lock.json src/mnist_pipeline/plots_html.py \
+  $(VENV)/.run-installed
+	mnist-pipeline plots-template node_modules $@
+
 # The lock pins every package by hash, so npm's cache may serve it without asking the registry;
 # no retries, so that a machine without the registry learns it in seconds, not minutes.
-build/plots-template.html: package-lock.json $(VENV)/.run-installed
+node_modules/.package-lock.json: package-lock.json
 	$(NPM) ci --prefer-offline --fetch-retries=0 --no-audit --no-fund --loglevel=error
-	mnist-pipeline plots-template node_modules $@
 
 # repro, shipped-run and the recipes make the offline page on the way (the venv is ready by
 # then: -o). Where npm cannot, one line says what to do and the run goes on; a setting left
