@@ -1,22 +1,23 @@
 # Two entry points: `make repro` runs the pipeline, `make test` runs the test suite.
 # Both create .venv from the pinned lock files first; nothing else needs installing.
 PYTHON ?= python3
+NPM ?= npm
 VENV := .venv
 BIN := $(VENV)/bin
 # dvc.yaml's commands call `python`: the venv's must come first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: repro shipped-run test lint venv clean-venv compare plots-offline reference-10k small-data \
-  full-scale
+.PHONY: repro shipped-run test lint venv clean-venv compare plots-offline offline-page \
+  reference-10k small-data full-scale
 
-repro: $(VENV)/.run-installed
+repro: $(VENV)/.run-installed offline-page
 	dvc repro
 	mnist-pipeline report
 
 # The shipped run (dvc.lock, metrics/) made again with the committed params.yaml: needed after
 # every change to a dependency of train (its code, params or data). Portable numerics make the
 # same bytes on any x86-64 CPU with AVX2, so it can be remade on any such machine.
-shipped-run: $(VENV)/.run-installed
+shipped-run: $(VENV)/.run-installed offline-page
 	@git diff --quiet HEAD -- params.yaml || { echo "error: params.yaml differs from HEAD:" \
 	  "the shipped run uses the committed params (git checkout HEAD -- params.yaml)" >&2; exit 1; }
 	dvc repro
@@ -54,9 +55,31 @@ $(VENV)/.test-installed: $(VENV)/.run-installed requirements/test.lock
 plots-offline: build/plots-template.html
 	dvc config --local plots.html_template ../build/plots-template.html
 
-build/plots-template.html: package-lock.json $(VENV)/.run-installed
-	npm ci --no-audit --no-fund --loglevel=error
+build/plots-template.html: node_modules/.package-lock.json src/mnist_pipeline/plots_html.py \
+  $(VENV)/.run-installed
 	mnist-pipeline plots-template node_modules $@
+
+# The lock pins every package by hash, so npm's cache may serve it without asking the registry;
+# no retries, so that a machine without the registry learns it in seconds, not minutes.
+node_modules/.package-lock.json: package-lock.json
+	$(NPM) ci --prefer-offline --fetch-retries=0 --no-audit --no-fund --loglevel=error
+
+# repro, shipped-run and the recipes make the offline page on the way (the venv is ready by
+# then: -o). Where npm cannot, one line says what to do and the run goes on; a setting left
+# naming a page that is gone is dropped, so that DVC's own page (charts from a CDN) works.
+offline-page: $(VENV)/.run-installed
+	@mkdir -p build
+	@if ! command -v $(NPM) >/dev/null; then \
+	  why="no npm"; todo="install Node.js with npm, then run make plots-offline"; \
+	elif ! $(MAKE) --no-print-directory -o $(VENV)/.run-installed plots-offline \
+	    >build/plots-offline.log 2>&1; then \
+	  why="npm failed, build/plots-offline.log"; \
+	  todo="run make plots-offline with the npm registry reachable"; fi; \
+	if [ -n "$$why" ]; then \
+	  test -f build/plots-template.html || dvc config --local --unset plots.html_template \
+	    >/dev/null 2>&1 || true; \
+	  echo "note: dvc plots pages need internet to draw their charts ($$why); for an" \
+	    "offline page $$todo" >&2; fi
 
 clean-venv:
 	rm -rf $(VENV)
@@ -70,17 +93,17 @@ REFERENCE_RECIPE := -S train.epochs=50 -S train.batch_size=10 -S train.lr=0.005 
   -S train.weight_decay=0.0 -S train.schedule=constant -S train.augment_shift=0.0 \
   -S train.augment_rotate=0.0 -S train.threads=1 -S train.numerics=portable
 
-reference-10k: $(VENV)/.run-installed
+reference-10k: $(VENV)/.run-installed offline-page
 	dvc exp run -n reference-10k -S prepare.n_train=1000 -S prepare.n_test=10000 $(REFERENCE_RECIPE)
 
-small-data: $(VENV)/.run-installed
+small-data: $(VENV)/.run-installed offline-page
 	dvc exp run -n small-data -S prepare.n_train=1000 -S prepare.n_test=10000 \
 	  -S train.epochs=100 -S train.batch_size=32 -S train.lr=0.05 -S train.optimizer=sgd \
 	  -S train.momentum=0.9 -S train.nesterov=true -S train.weight_decay=0.0005 \
 	  -S train.schedule=onecycle -S train.augment_shift=2 -S train.augment_rotate=10 \
 	  -S train.threads=1 -S train.numerics=portable
 
-full-scale: $(VENV)/.run-installed
+full-scale: $(VENV)/.run-installed offline-page
 	dvc exp run -n full-scale -S prepare.n_train=59000 -S prepare.n_val=1000 -S prepare.n_test=10000 \
 	  -S train.epochs=3 -S train.batch_size=128 -S train.lr=0.003 -S train.optimizer=adamw \
 	  -S train.momentum=0.0 -S train.nesterov=false -S train.weight_decay=0.01 \

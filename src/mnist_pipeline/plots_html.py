@@ -28,6 +28,9 @@ PAGE = """<!DOCTYPE html>
     <style>
         body {{ font-family: sans-serif; }}
         table {{ border-spacing: 15px; }}
+        /* DVC puts a plot's images (one a revision) in a row that does not wrap, wider than
+           the page: let the row wrap, and shrink an image wider than the page to fit. */
+        div[id] {{ white-space: normal !important; }}
         img {{ max-width: 100%; }}
     </style>
 </head>
