@@ -33,12 +33,13 @@ lint: $(VENV)/.test-installed
 
 venv: $(VENV)/.run-installed
 
-# The experiments and the workspace side by side: only the params that differ, validation
-# and test accuracy, test loss (`dvc exp show` has every column, about 90). N=3: the
-# experiments of the last 3 commits.
+# The experiments and the workspace side by side: validation and test accuracy, test loss and
+# the params that differ between the rows (`dvc exp show` alone has about 90 columns). N=3:
+# the experiments of the last 3 commits. COMPARE_DROP drops every column but those.
 N ?= 1
+COMPARE_DROP := (?!Experiment$$|val\.accuracy$$|test\.accuracy$$|test\.loss$$|(fetch|prepare|train)\.(?!loss$$|accuracy$$)).*
 compare: $(VENV)/.run-installed
-	mnist-pipeline compare -n $(N)
+	dvc exp show -n $(N) --only-changed --drop '$(COMPARE_DROP)'
 
 $(VENV)/.run-installed: requirements/run.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -1,7 +1,6 @@
 """The `mnist-pipeline` command (also `python -m mnist_pipeline`).
 
 mnist-pipeline report                 a finished run's results
-mnist-pipeline compare [-n N]         the experiments and the workspace, one short table
 mnist-pipeline predict IMAGE... [--model models/model.pt] [--json]
 mnist-pipeline serve [--model models/model.pt] [--host 127.0.0.1] [--port 8000]
                                       a local page: draw a digit, see the model's answer
@@ -83,13 +82,6 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     report_parser = commands.add_parser("report", help="print a finished run's results")
     report_parser.add_argument("--metrics", type=Path, default=Path("metrics/metrics.json"))
-    compare_parser = commands.add_parser(
-        "compare", help="the experiments and the workspace: params that differ, accuracies"
-    )
-    compare_parser.add_argument(
-        "-n", "--num", type=int, default=1, metavar="N",
-        help="show the experiments of the last N commits (default: %(default)s, HEAD's)",
-    )  # fmt: skip
     predict_parser = commands.add_parser(
         "predict", help="classify PNG/JPEG images, or the lines of a prepared .tsv file"
     )
@@ -127,10 +119,6 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.command == "report":
         stage.run(lambda: report(args.metrics))
-    elif args.command == "compare":
-        from . import compare
-
-        stage.run(lambda: print(compare.table(compare.experiments_json(args.num))))
     elif args.command == "predict":
 
         def run_predict() -> None:
