@@ -269,7 +269,7 @@ def test_cli_json_text_tsv_and_errors(tmp_path, synthetic_model):
     images, labels = synthetic_split(3, seed=5)
     Image.fromarray(images[0]).save(tmp_path / "a.png")
     Image.fromarray(images[1]).convert("RGB").save(tmp_path / "b.jpg", quality=95)
-    tsv.write(tmp_path / "c.tsv", images, labels)
+    (tmp_path / "c.tsv").write_bytes(tsv.encode(images, labels))
     result = cli(
         "predict",
         "--model",

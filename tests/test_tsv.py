@@ -12,7 +12,7 @@ def test_round_trip_and_exact_format(tmp_path):
     images, labels = synthetic_split(30, seed=3)
     images[0, 0, :3] = [0, 9, 255]  # one-, two- and three-digit values
     path = tmp_path / "x.tsv"
-    tsv.write(path, images, labels)
+    path.write_bytes(tsv.encode(images, labels))
     data = path.read_bytes()
     assert data.count(b"\n") == 30 and data.endswith(b"\n") and b"\r" not in data
     first = data.split(b"\n")[0].split(b"\t")

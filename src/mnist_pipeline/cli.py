@@ -41,19 +41,19 @@ def report(metrics_path: Path) -> None:
 
 def predict_files(inputs: list[Path], model_path: Path, as_json: bool) -> bool:
     """Print a prediction per image (or per line of a prepared .tsv); False if any input failed."""
-    from . import checkpoint as checkpoints  # torch and PIL load only for this command
-    from . import inference, predict, project, tsv
+    # torch and PIL load only for this command
+    from . import checkpoint, inference, predict, project, tsv
 
     if not model_path.exists():
         raise PipelineError(
             f"{model_path}: model file not found (looked in {Path.cwd()}): run this inside the "
             "project after `make repro`, or pass --model PATH"
         )
-    net, checkpoint = checkpoints.load_checkpoint(model_path)
+    net, saved = checkpoint.load_checkpoint(model_path)
     # Which model answers, and how good it is: after `dvc exp run` the workspace holds the
     # experiment's. On stderr, so that --json output stays one object a line.
     print(f"predict: {project.describe(model_path)}", file=sys.stderr, flush=True)
-    class_names = checkpoint["class_names"]
+    class_names = saved["class_names"]
     all_ok = True
     for path in inputs:
         try:

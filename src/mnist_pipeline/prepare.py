@@ -39,21 +39,20 @@ def select(labels: np.ndarray, n: int, selection: str, seed: int, key: str) -> n
         return np.arange(n)
     if selection == "random":
         return np.sort(rng.choice(len(labels), size=n, replace=False))
-    if selection == "stratified":
-        if n % NUM_CLASSES:
+    # "stratified": params.py admits no other selection.
+    if n % NUM_CLASSES:
+        raise PipelineError(
+            f"params: {key}: {n} is not a multiple of {NUM_CLASSES}, "
+            "as prepare.selection 'stratified' needs"
+        )
+    per_class = n // NUM_CLASSES
+    chosen = []
+    for label in range(NUM_CLASSES):
+        members = np.flatnonzero(labels == label)
+        if len(members) < per_class:
             raise PipelineError(
-                f"params: {key}: {n} is not a multiple of {NUM_CLASSES}, "
-                "as prepare.selection 'stratified' needs"
+                f"params: {key}: {per_class} images of class {label} requested, "
+                f"but the split holds {len(members)}"
             )
-        per_class = n // NUM_CLASSES
-        chosen = []
-        for label in range(NUM_CLASSES):
-            members = np.flatnonzero(labels == label)
-            if len(members) < per_class:
-                raise PipelineError(
-                    f"params: {key}: {per_class} images of class {label} requested, "
-                    f"but the split holds {len(members)}"
-                )
-            chosen.append(rng.choice(members, size=per_class, replace=False))
-        return np.sort(np.concatenate(chosen))
-    raise PipelineError(f"params: prepare.selection: unknown selection {selection!r}")
+        chosen.append(rng.choice(members, size=per_class, replace=False))
+    return np.sort(np.concatenate(chosen))

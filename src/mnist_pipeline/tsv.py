@@ -122,9 +122,5 @@ def _is_empty(line: bytes) -> bool:
     return not line.rstrip(b"\r")
 
 
-def write(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
-    Path(path).write_bytes(encode(images, labels))
-
-
 def read(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return decode(read_bytes(path), str(path))
