@@ -1,6 +1,7 @@
 import gzip
 import hashlib
 import http.server
+import io
 import subprocess
 import sys
 import threading
@@ -288,27 +289,42 @@ def test_a_content_length_over_the_bound_is_refused_before_the_body(server, file
     assert sent[f"/huge/{TRAIN_LABELS}.gz"] < 10**7  # what the socket took before the hang-up
 
 
-@pytest.mark.parametrize("cut", [1, 2, 10, 40, -8, -1])
+@pytest.mark.parametrize("cut", [2, 10, 40, -8, -1])
 def test_a_cut_or_padded_gzip_stream_is_refused(tmp_path, files, cut):
     served, md5 = files
     body = served[TRAIN_LABELS]
     folder = tmp_path / "cut"
     folder.mkdir()
-    (folder / f"{TRAIN_LABELS}.gz").write_bytes(body[:cut])
-    with pytest.raises(PipelineError, match="corrupt gzip stream"):
-        _fetch(TRAIN_LABELS, md5[TRAIN_LABELS], [str(folder)])
-    (folder / f"{TRAIN_LABELS}.gz").write_bytes(body + b"junk")
-    with pytest.raises(PipelineError, match="trailing bytes after its end"):
-        _fetch(TRAIN_LABELS, md5[TRAIN_LABELS], [str(folder)])
+    for bad in (body[:cut], body + b"junk"):
+        (folder / f"{TRAIN_LABELS}.gz").write_bytes(bad)
+        with pytest.raises(PipelineError, match="corrupt gzip stream"):
+            _fetch(TRAIN_LABELS, md5[TRAIN_LABELS], [str(folder)])
+
+
+class Trickle(io.RawIOBase):
+    """`data`, `chunk` bytes a read: a slow network's arrival pattern."""
+
+    def __init__(self, data: bytes, chunk: int) -> None:
+        self.data, self.chunk = data, chunk
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        part, self.data = self.data[: min(self.chunk, len(buffer))], self.data[self.chunk :]
+        buffer[: len(part)] = part
+        return len(part)
 
 
 def test_gzip_members_and_chunk_boundaries_anywhere(files):
-    """Two gzip members, fed a byte at a time or whole: the same bytes as gzip.decompress."""
+    """Two gzip members, arriving a byte at a time or whole: the same bytes as gzip.decompress;
+    and raw (not gzipped) bytes pass through."""
     served, _ = files
     body = served[TRAIN_LABELS] + served[TRAIN_LABELS]
     for chunk in (1, 2, 3, len(body)):
-        inflated = fetch.BoundedInflater(2 * FILE_BYTES[TRAIN_LABELS])
-        for start in range(0, len(body), chunk):
-            inflated.feed(body[start : start + chunk])
-        assert inflated.finish() == gzip.decompress(body)
-        assert inflated.md5.hexdigest() == hashlib.md5(gzip.decompress(body)).hexdigest()
+        source = fetch.Bounded(Trickle(body, chunk), len(body), lambda received: None)
+        got = fetch.inflate(source, 2 * FILE_BYTES[TRAIN_LABELS])
+        assert got == gzip.decompress(body)
+    raw = gzip.decompress(served[TRAIN_LABELS])
+    source = fetch.Bounded(Trickle(raw, 7), len(raw), lambda received: None)
+    assert fetch.inflate(source, FILE_BYTES[TRAIN_LABELS]) == raw

@@ -5,21 +5,24 @@ file, wrong checksum, connection cut too often, too many bytes) is reported and 
 tried; only when all fail does fetching stop, with one message listing what was tried and why
 each failed.
 
-Memory stays bounded whatever a source sends: files are read and gunzipped as a stream, the
-md5 computed as the bytes arrive, and a stream is refused as soon as it passes the file's known
-size (datasets.FILE_BYTES): a gzip bomb or an endless response costs at most that much.
+Memory stays bounded whatever a source sends: files are read and gunzipped (Python's gzip) as a
+stream, refused as soon as they pass the file's known size (datasets.FILE_BYTES): a gzip bomb
+or an endless response costs at most that much.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import http.client
+import io
 import time
 import urllib.error
 import urllib.request
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from .datasets import FILE_BYTES, owner
 from .errors import PipelineError
@@ -48,61 +51,44 @@ def download_limit(size: int) -> int:
     return size + size // 1000 + (1 << 16)
 
 
-class BoundedInflater:
-    """Takes a file's bytes chunk by chunk as they arrive, gunzips them when they start with
-    the gzip magic, and keeps at most `size` bytes of output, with their md5."""
+class Bounded(io.RawIOBase):
+    """A source's raw bytes, refused once more than `limit` have come; `on_read(received)`
+    after each read (progress). For `inflate`."""
 
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.parts: list[bytes] = []  # joined once at the end: appending to one buffer copies
-        self.kept = 0
-        self.md5 = hashlib.md5()
-        self.start = b""  # the first bytes, until there are two to look for the gzip magic
-        self.gzipped: bool | None = None
-        self.member = None  # the zlib decompressor of the current gzip member, if any
-        self.after = b""  # bytes after a gzip member: the start of the next one
+    def __init__(self, raw: BinaryIO, limit: int, on_read: Callable[[int], None]) -> None:
+        self.raw, self.limit, self.on_read, self.received = raw, limit, on_read, 0
 
-    def feed(self, chunk: bytes) -> None:
-        if self.gzipped is None:
-            self.start += chunk
-            if len(self.start) < 2:
-                return
-            chunk, self.start = self.start, b""
-            self.gzipped = chunk.startswith(GZIP_MAGIC)
-        if not self.gzipped:
-            self._keep(chunk)
-            return
-        while chunk:
-            if self.member is None:  # a new member (the usual file has one)
-                chunk, self.after = self.after + chunk, b""
-                if len(chunk) < 2:
-                    self.after = chunk
-                    return
-                if not chunk.startswith(GZIP_MAGIC):
-                    raise SourceFailed("corrupt gzip stream (trailing bytes after its end)")
-                self.member = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-            try:
-                # Never more than one byte past what may still come: a bomb stops here.
-                room = self.size - self.kept
-                self._keep(self.member.decompress(chunk, room + 1))
-            except zlib.error as exc:
-                raise SourceFailed(f"corrupt gzip stream ({exc})") from None
-            chunk = self.member.unconsumed_tail
-            if self.member.eof:
-                chunk, self.member = self.member.unused_data + chunk, None
+    def readable(self) -> bool:
+        return True
 
-    def _keep(self, data: bytes) -> None:
-        if self.kept + len(data) > self.size:
-            what = "expands past" if self.gzipped else "is larger than"
-            raise SourceFailed(f"{what} {self.size:,} bytes, the most this file can hold")
-        self.parts.append(data)
-        self.kept += len(data)
-        self.md5.update(data)
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        # Fills the buffer unless the source ends: a network read may return a single byte,
+        # and inflate must see the first two to know a gzip stream.
+        view, n = memoryview(buffer), 0
+        while n < len(view) and (got := self.raw.readinto(view[n:])):
+            n += got
+        self.received += n
+        if self.received > self.limit:
+            raise SourceFailed(f"larger than {self.limit:,} bytes, the most this file can take")
+        self.on_read(self.received)
+        return n
 
-    def finish(self) -> bytes:
-        if self.start or (self.gzipped and (self.member is not None or self.after)):
-            raise SourceFailed("corrupt gzip stream (cut short)")
-        return b"".join(self.parts)
+
+def inflate(raw: BinaryIO, size: int) -> bytes:
+    """The file `raw` holds, gunzipped (Python's gzip module) when it starts with the gzip magic:
+    at most `size` bytes come out, so a gzip bomb stops there; SourceFailed when it would be
+    more or the gzip stream is corrupt."""
+    stream = io.BufferedReader(raw, CHUNK)  # type: ignore[arg-type]
+    gzipped = stream.peek(2)[:2] == GZIP_MAGIC
+    source: BinaryIO = gzip.GzipFile(fileobj=stream) if gzipped else stream  # type: ignore[assignment]
+    try:
+        data = source.read(size + 1)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise SourceFailed(f"corrupt gzip stream ({exc})") from None
+    if len(data) > size:
+        what = "expands past" if gzipped else "is larger than"
+        raise SourceFailed(f"{what} {size:,} bytes, the most this file can hold")
+    return data
 
 
 def fetch_file(name: str, md5: str, sources: list[str], log: Log, hint: str = "") -> bytes:
@@ -111,12 +97,8 @@ def fetch_file(name: str, md5: str, sources: list[str], log: Log, hint: str = ""
     failures = []
     for source in sources:
         try:
-            if is_url(source):
-                inflated = _read_url(source, name, log)
-            else:
-                inflated = _read_dir(source, name)
-            data = inflated.finish()
-            actual = inflated.md5.hexdigest()
+            data = _read_url(source, name, log) if is_url(source) else _read_dir(source, name)
+            actual = hashlib.md5(data).hexdigest()
             if actual != md5:
                 raise SourceFailed(f"md5 {actual}, expected {md5}{_whose(name, actual, md5)}")
         except (SourceFailed, PipelineError) as exc:
@@ -139,27 +121,22 @@ def _whose(name: str, actual: str, expected: str) -> str:
     return f": the file is {found}'s {name}" + (f", not {wanted}'s" if wanted else "")
 
 
-def _read_dir(source: str, name: str) -> BoundedInflater:
+def _read_dir(source: str, name: str) -> bytes:
     folder = Path(source)
     if not folder.is_dir():
         raise SourceFailed("is a file, not a folder" if folder.exists() else "does not exist")
-    limit = download_limit(FILE_BYTES[name])
     for candidate in (folder / f"{name}.gz", folder / name):
         if candidate.is_file():
-            inflated = BoundedInflater(FILE_BYTES[name])
             try:
-                with open(candidate, "rb") as stream:
-                    if (size := Path(candidate).stat().st_size) > limit:
-                        raise SourceFailed(f"{candidate.name} is {size:,} bytes, over {limit:,}")
-                    while chunk := stream.read(CHUNK * 16):
-                        inflated.feed(chunk)
+                with open(candidate, "rb", buffering=0) as raw:
+                    limit = download_limit(FILE_BYTES[name])
+                    return inflate(Bounded(raw, limit, lambda received: None), FILE_BYTES[name])
             except OSError as exc:
                 raise SourceFailed(f"cannot read {candidate.name}: {exc.strerror}") from None
-            return inflated
     raise SourceFailed(f"neither {name}.gz nor {name} found")
 
 
-def _read_url(base: str, name: str, log: Log) -> BoundedInflater:
+def _read_url(base: str, name: str, log: Log) -> bytes:
     url = f"{base.rstrip('/')}/{name}.gz"
     for attempt in range(1, ATTEMPTS + 1):
         try:
@@ -176,29 +153,34 @@ def _read_url(base: str, name: str, log: Log) -> BoundedInflater:
     raise AssertionError("unreachable")
 
 
-def _download(url: str, size: int, log: Log) -> BoundedInflater:
+def _download(url: str, size: int, log: Log) -> bytes:
     """GET `url`, inflating it as it arrives into at most `size` bytes; log progress as plain
     lines (readable in a log file)."""
     start = time.monotonic()
     limit = download_limit(size)
-    inflated = BoundedInflater(size)
     with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
         total = int(response.headers.get("Content-Length") or 0)
         if total > limit:  # refused before a byte of the body is read
             raise SourceFailed(f"response of {total:,} bytes announced, over {limit:,}")
-        received, next_report = 0, 0.25
-        while chunk := response.read(CHUNK):
-            received += len(chunk)
-            if received > limit:
-                raise SourceFailed(f"response larger than {limit:,} bytes")
-            inflated.feed(chunk)
-            if total and received / total >= next_report and received < total:
+        quarter = 0
+
+        def report(received: int) -> None:  # at 25, 50 and 75 %
+            nonlocal quarter
+            if total and received < total and received * 4 // total > quarter:
+                quarter = received * 4 // total
                 log(f"  {url}: {_progress(received, total, start)}")
-                next_report += 0.25
-    if total and received != total:
-        raise http.client.IncompleteRead(b"", total - received)
-    log(f"  {url}: {_progress(received, total, start)}")
-    return inflated
+
+        body = Bounded(response, limit, report)
+        try:
+            data = inflate(body, size)
+        except SourceFailed:
+            if total and body.received < total:  # the connection was cut: worth a retry
+                raise http.client.IncompleteRead(b"", total - body.received) from None
+            raise
+    if total and body.received != total:
+        raise http.client.IncompleteRead(b"", total - body.received)
+    log(f"  {url}: {_progress(body.received, total, start)}")
+    return data
 
 
 def _progress(received: int, total: int, start: float) -> str:
