@@ -51,6 +51,27 @@ $(VENV)/.test-installed: $(VENV)/.run-installed requirements/test.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/test.lock
 	touch $@
 
+# requirements/*.lock, compiled from pyproject.toml by pip-tools; test.lock keeps run.lock's
+# versions. pip-compile keeps each version already locked while it still fits: to move them,
+# `make lock LOCK_FLAGS=--upgrade` (or --upgrade-package NAME). torch==2.13.0 resolves to the
+# CPU build on the package index pip is configured with (pip.conf's find-links or PyTorch's
+# CPU index), whose version carries the local label +cpu; the label is dropped so that the
+# lock names the version every index has and pip installs that build again.
+PIP_TOOLS := pip-tools==7.6.2
+LOCK_FLAGS ?=
+COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --strip-extras \
+  --no-emit-index-url --no-emit-find-links pyproject.toml
+DROP_LOCAL_LABEL := sed -i -E 's/^(torch==[^+ ]+)[+][^ ]+/\1/'
+
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_TOOLS)
+	$(COMPILE) $(LOCK_FLAGS) --output-file requirements/run.lock
+	$(DROP_LOCAL_LABEL) requirements/run.lock
+	$(COMPILE) $(LOCK_FLAGS) --extra test --constraint requirements/run.lock \
+	  --output-file requirements/test.lock
+	$(DROP_LOCAL_LABEL) requirements/test.lock
+
 # `dvc plots show` without internet: vega, vega-lite and vega-embed from npm (package-lock.json),
 # inlined into build/plots-template.html, which .dvc/config.local makes DVC's default page.
 plots-offline: build/plots-template.html

@@ -52,6 +52,7 @@ BIN = Path(sys.executable).parent  # the venv's bin: dvc, and the python dvc.yam
 PROJECT_FILES = [
     "dvc.yaml", "params.yaml", ".dvcignore", ".dvc/config", ".dvc/.gitignore", ".dvc/plots",
     "stages", "src", "data/.gitignore", "data/prepared/.gitignore", "models/.gitignore",
+    "pyproject.toml",  # stages/bootstrap.py reads the packages the stages need
 ]  # fmt: skip
 
 

@@ -156,5 +156,6 @@ def test_a_python_without_the_packages_gets_one_line_saying_what_to_do(repo):
     """As when `dvc repro` runs with a python other than the venv's first on PATH."""
     bare = [stage_command("fetch")[0], "-S", *stage_command("fetch")[1:]]  # -S: no site-packages
     result = run(bare, repo, tool_env(), check=False)
-    assert_user_error(result, f"{bare[0]} lacks the project's packages (numpy, ruamel.yaml")
+    # pyproject.toml's dependencies, in its order: the list has no other home.
+    assert_user_error(result, f"{bare[0]} lacks the project's packages (torch, numpy, pandas")
     assert "source .venv/bin/activate" in result.stderr
