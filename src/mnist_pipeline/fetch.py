@@ -20,7 +20,7 @@ import time
 import urllib.error
 import urllib.request
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
@@ -197,13 +197,13 @@ def fetch_all(
         (Path(out_dir) / name).write_bytes(fetch_file(name, md5, sources, log, hint))
 
 
-def sources_with_env(sources: list[str], environ: dict[str, str]) -> list[str]:
+def sources_with_env(sources: list[str], environ: Mapping[str, str]) -> list[str]:
     """The params' sources, preceded by those the environment variables name."""
     overrides = [environ[v].strip() for v in SOURCE_VARIABLES if environ.get(v, "").strip()]
     return list(dict.fromkeys([*overrides, *sources]))  # each source once, in order
 
 
-def offline_hint(environ: dict[str, str], dataset: str) -> str:
+def offline_hint(environ: Mapping[str, str], dataset: str) -> str:
     """What to do when no source worked, naming the variable the user set, if any, and the
     data set fetch.dataset asks for (the variables serve every data set)."""
     for variable in SOURCE_VARIABLES:

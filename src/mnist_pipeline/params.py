@@ -125,7 +125,12 @@ def _describe(tp: object) -> str:
     return TYPE_NAMES[tp]
 
 
-TYPE_NAMES = {int: "an integer", float: "a finite number", str: "a string", bool: "true or false"}
+TYPE_NAMES: dict[object, str] = {
+    int: "an integer",
+    float: "a finite number",
+    str: "a string",
+    bool: "true or false",
+}
 
 
 # A rejected value is shown this short: a YAML alias bomb expands to gigabytes when printed.

@@ -15,6 +15,9 @@ import threading
 from pathlib import Path
 
 import numpy as np
+
+# Pillow sets Image.BOX, .BILINEAR and .LANCZOS with setattr at import, where a type checker
+# cannot see them (hence the `type: ignore`s; Image.Resampling.* is the typed spelling).
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from .errors import PipelineError
@@ -145,7 +148,7 @@ def _fitted_size(size: tuple[int, int], longest: int) -> tuple[int, int]:
 def _fitted(image: Image.Image, longest: int) -> Image.Image:
     """image reduced (area-averaged) so that its longer side is at most `longest` pixels."""
     size = _fitted_size(image.size, longest)
-    return image if size == image.size else image.resize(size, Image.BOX)
+    return image if size == image.size else image.resize(size, Image.BOX)  # type: ignore[attr-defined]
 
 
 def to_mnist(gray: np.ndarray, name: str) -> np.ndarray:
@@ -170,7 +173,7 @@ def to_mnist(gray: np.ndarray, name: str) -> np.ndarray:
     height, width = digit.shape
     scale = DIGIT_BOX / max(height, width)
     new_h, new_w = max(1, round(height * scale)), max(1, round(width * scale))
-    resized = Image.fromarray(digit.astype(np.uint8)).resize((new_w, new_h), Image.LANCZOS)
+    resized = Image.fromarray(digit.astype(np.uint8)).resize((new_w, new_h), Image.LANCZOS)  # type: ignore[attr-defined]
     digit = np.asarray(resized, dtype=np.float64)  # [new_h, new_w], longer side 20
 
     ys, xs = np.indices(digit.shape)
@@ -204,13 +207,13 @@ def _background(pixels: np.ndarray) -> np.ndarray:
     small = page.resize(
         (max(1, round(width * small_side / min(height, width))),
          max(1, round(height * small_side / min(height, width)))),
-        Image.BOX,
+        Image.BOX,  # type: ignore[attr-defined]
     )  # fmt: skip
     # Odd, as Pillow's filters need, and at least 3: on a tiny image (a few pixels a side)
     # a 1-pixel filter would keep every mark as background, finding no digit.
     size = max(3, 2 * round(small_side * CLOSING_FRACTION / 2) + 1)
     opened = small.filter(ImageFilter.MinFilter(size)).filter(ImageFilter.MaxFilter(size))
-    return np.asarray(opened.resize((width, height), Image.BILINEAR), dtype=np.float64)
+    return np.asarray(opened.resize((width, height), Image.BILINEAR), dtype=np.float64)  # type: ignore[attr-defined]
 
 
 def _noise_sigma(ink: np.ndarray) -> float:

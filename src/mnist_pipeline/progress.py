@@ -6,9 +6,12 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from .history import EpochMetrics
+
+if TYPE_CHECKING:  # imported when a bar is shown: a log file needs no tqdm
+    from tqdm import tqdm
 
 
 def describe(m: EpochMetrics) -> str:
@@ -33,7 +36,7 @@ class EpochProgress:
         self.epochs, self.log_every, self.log = epochs, log_every, log
         self.stream = bar_stream
         self.start: float | None = None  # at the first epoch, not while DVCLive starts
-        self.bar = None
+        self.bar: tqdm | None = None
         self.val_accuracy: float | None = None
         self.loss_total, self.images = 0.0, 0
 

@@ -25,6 +25,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,7 @@ class Predictor:
         """Until none are waiting: take all waiting, answer them in the worker thread."""
         while self.waiting:
             batch, self.waiting = self.waiting, []
+            answers: Sequence[bytes | Exception]
             try:
                 answers = await run_in_threadpool(self.answer_all, [data for data, _ in batch])
             except Exception as exc:  # a bug, not a bad image: each request answers 500
@@ -150,7 +152,7 @@ async def receive_body(receive: Receive, limit: int) -> bytes:
             return b"".join(chunks)
 
 
-def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     """The API's error answer: {"error": one line}."""
     return JSONResponse({"error": message}, status, headers={**NO_STORE, **(headers or {})})
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
@@ -85,7 +86,7 @@ def decode(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
     return images, table[:, PIXELS].astype(np.uint8)
 
 
-def _raise_first_bad_line(data: bytes, name: str) -> None:
+def _raise_first_bad_line(data: bytes, name: str) -> NoReturn:
     if not data:
         raise PipelineError(f"{name}: empty file, expected lines of {FIELDS} tab-separated values")
     lines = data.split(b"\n")
