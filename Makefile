@@ -1,5 +1,6 @@
 # Two entry points: `make repro` runs the pipeline, `make test` runs the test suite.
 # Both create .venv from the pinned lock files first; nothing else needs installing.
+# `make` alone lists the targets: each target's `## ` comment is its line in that list.
 PYTHON ?= python3
 NPM ?= npm
 VENV := .venv
@@ -7,38 +8,49 @@ BIN := $(VENV)/bin
 # dvc.yaml's commands call `python`: the venv's must come first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: repro shipped-run test lint venv clean-venv compare plots-offline offline-page \
-  reference-10k small-data full-scale
+.PHONY: help repro shipped-run test lint format venv lock clean-venv compare plots-offline \
+  offline-page reference-10k small-data full-scale
+.DEFAULT_GOAL := help
 
-repro: $(VENV)/.run-installed offline-page
+help: ## this list
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
+
+repro: $(VENV)/.run-installed offline-page ## run the pipeline (dvc repro) and print the results
 	dvc repro
 	mnist-pipeline report
 
 # The shipped run (dvc.lock, metrics/) made again with the committed params.yaml: needed after
 # every change to a dependency of train (its code, params or data). Portable numerics make the
 # same bytes on any x86-64 CPU with AVX2, so it can be remade on any such machine.
-shipped-run: $(VENV)/.run-installed offline-page
+shipped-run: $(VENV)/.run-installed offline-page ## remake the committed run (dvc.lock, metrics/)
 	@git diff --quiet HEAD -- params.yaml || { echo "error: params.yaml differs from HEAD:" \
 	  "the shipped run uses the committed params (git checkout HEAD -- params.yaml)" >&2; exit 1; }
 	dvc repro
 	mnist-pipeline report
 	@echo "Commit the shipped run: git add dvc.lock metrics && git commit"
 
-test: $(VENV)/.test-installed build/plots-template.html
+test: $(VENV)/.test-installed build/plots-template.html ## the whole test suite
 	python -m pytest
 
-lint: $(VENV)/.test-installed
+lint: $(VENV)/.test-installed ## ruff (lint, format check) and mypy (types of src/, stages/)
 	ruff check .
 	ruff format --check .
+	mypy
 
-venv: $(VENV)/.run-installed
+# ruff check --fix first: a fix can leave lines ruff format then reflows.
+format: $(VENV)/.test-installed ## ruff check --fix, then ruff format
+	ruff check --fix .
+	ruff format .
+
+venv: $(VENV)/.run-installed ## only create .venv from requirements/run.lock
 
 # The experiments and the workspace side by side: validation and test accuracy, test loss and
 # the params that differ between the rows (`dvc exp show` alone has about 90 columns). N=3:
 # the experiments of the last 3 commits. COMPARE_DROP drops every column but those.
 N ?= 1
 COMPARE_DROP := (?!Experiment$$|val\.accuracy$$|test\.accuracy$$|test\.loss$$|(fetch|prepare|train)\.(?!loss$$|accuracy$$)).*
-compare: $(VENV)/.run-installed
+compare: $(VENV)/.run-installed ## experiments side by side (N=3: of the last 3 commits)
 	dvc exp show -n $(N) --only-changed --drop '$(COMPARE_DROP)'
 
 $(VENV)/.run-installed: requirements/run.lock pyproject.toml
@@ -54,7 +66,7 @@ $(VENV)/.test-installed: $(VENV)/.run-installed requirements/test.lock
 # requirements/*.lock, compiled from pyproject.toml by pip-tools; test.lock keeps run.lock's
 # versions. pip-compile keeps each version already locked while it still fits: to move them,
 # `make lock LOCK_FLAGS=--upgrade` (or --upgrade-package NAME). torch==2.13.0 resolves to the
-# CPU build on the package index pip is configured with (pip.conf's find-links or PyTorch's
+# CPU build where pip is configured to look (a find-links folder in pip.conf, or PyTorch's
 # CPU index), whose version carries the local label +cpu; the label is dropped so that the
 # lock names the version every index has and pip installs that build again.
 PIP_TOOLS := pip-tools==7.6.2
@@ -63,7 +75,7 @@ COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --strip
   --no-emit-index-url --no-emit-find-links pyproject.toml
 DROP_LOCAL_LABEL := sed -i -E 's/^(torch==[^+ ]+)[+][^ ]+/\1/'
 
-lock:
+lock: ## compile requirements/*.lock from pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_TOOLS)
 	$(COMPILE) $(LOCK_FLAGS) --output-file requirements/run.lock
@@ -74,7 +86,7 @@ lock:
 
 # `dvc plots show` without internet: vega, vega-lite and vega-embed from npm (package-lock.json),
 # inlined into build/plots-template.html, which .dvc/config.local makes DVC's default page.
-plots-offline: build/plots-template.html
+plots-offline: build/plots-template.html ## `dvc plots show` pages that work offline
 	dvc config --local plots.html_template ../build/plots-template.html
 
 build/plots-template.html: node_modules/.package-lock.json src/mnist_pipeline/plots_html.py \
@@ -103,7 +115,7 @@ offline-page: $(VENV)/.run-installed
 	  echo "note: dvc plots pages need internet to draw their charts ($$why); for an" \
 	    "offline page $$todo" >&2; fi
 
-clean-venv:
+clean-venv: ## remove .venv
 	rm -rf $(VENV)
 
 # Recipes, run as DVC experiments and evaluated on all 10,000 test images (the README's
@@ -115,17 +127,17 @@ REFERENCE_RECIPE := -S train.epochs=50 -S train.batch_size=10 -S train.lr=0.005 
   -S train.weight_decay=0.0 -S train.schedule=constant -S train.augment_shift=0.0 \
   -S train.augment_rotate=0.0 -S train.threads=1 -S train.numerics=portable
 
-reference-10k: $(VENV)/.run-installed offline-page
+reference-10k: $(VENV)/.run-installed offline-page ## experiment: the reference recipe, tested on all 10,000 images
 	dvc exp run -n reference-10k -S prepare.n_train=1000 -S prepare.n_test=10000 $(REFERENCE_RECIPE)
 
-small-data: $(VENV)/.run-installed offline-page
+small-data: $(VENV)/.run-installed offline-page ## experiment: a better recipe on the same 1,000 images
 	dvc exp run -n small-data -S prepare.n_train=1000 -S prepare.n_test=10000 \
 	  -S train.epochs=100 -S train.batch_size=32 -S train.lr=0.05 -S train.optimizer=sgd \
 	  -S train.momentum=0.9 -S train.nesterov=true -S train.weight_decay=0.0005 \
 	  -S train.schedule=onecycle -S train.augment_shift=2 -S train.augment_rotate=10 \
 	  -S train.threads=1 -S train.numerics=portable
 
-full-scale: $(VENV)/.run-installed offline-page
+full-scale: $(VENV)/.run-installed offline-page ## experiment: 59,000 training images, 3 epochs
 	dvc exp run -n full-scale -S prepare.n_train=59000 -S prepare.n_val=1000 -S prepare.n_test=10000 \
 	  -S train.epochs=3 -S train.batch_size=128 -S train.lr=0.003 -S train.optimizer=adamw \
 	  -S train.momentum=0.0 -S train.nesterov=false -S train.weight_decay=0.01 \
