@@ -6,13 +6,14 @@ are byte-identical, and prints the median of several rounds for each and the rat
 
     python bench/convert.py [--source DIR] [--rounds 5]
 
-DIR holds the four IDX files, gzipped or not (default: data/raw, else ../shared/data/mnist).
+DIR holds the four IDX files, gzipped or not (default: data/raw, else $MNIST_SOURCE).
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import statistics
 import sys
 import tempfile
@@ -45,10 +46,17 @@ def per_pixel_python(images: np.ndarray, labels: np.ndarray, path: Path) -> None
 
 
 def find_source(given: Path | None) -> Path:
-    for folder in [given] if given else [ROOT / "data/raw", ROOT.parent / "shared/data/mnist"]:
+    env = os.environ.get("MNIST_SOURCE")
+    folders = [given] if given else [ROOT / "data/raw", *([Path(env)] if env else [])]
+    for folder in folders:
         if any((folder / f"{datasets.TRAIN_IMAGES}{ext}").exists() for ext in ("", ".gz")):
             return folder
-    sys.exit(f"error: no MNIST IDX files in {given or 'data/raw or ../shared/data/mnist'}")
+    if given:
+        sys.exit(f"error: no MNIST IDX files in {given}")
+    sys.exit(
+        f"error: no MNIST IDX files in {' or '.join(map(str, folders))}: run `dvc repro fetch`, "
+        "or set MNIST_SOURCE to a folder holding the four MNIST files (or pass --source DIR)"
+    )
 
 
 def idx_path(folder: Path, name: str) -> Path:

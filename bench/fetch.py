@@ -3,6 +3,8 @@ project) against reading each whole and gunzipping it in one call (the unbounded
 worked before), in the same process, alternating rounds. Both must give the canonical md5s.
 
     python bench/fetch.py [--source DIR] [--rounds 5]
+
+DIR holds the four gzipped IDX files (default: $MNIST_SOURCE).
 """
 
 from __future__ import annotations
@@ -10,14 +12,13 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
+import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
 from mnist_pipeline import datasets, fetch
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def unbounded(folder: Path) -> dict[str, str]:
@@ -36,9 +37,14 @@ def bounded(folder: Path) -> dict[str, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", type=Path, default=ROOT.parent / "shared/data/mnist")
+    parser.add_argument("--source", type=Path, default=os.environ.get("MNIST_SOURCE"))
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    if args.source is None:
+        sys.exit(
+            "error: MNIST_SOURCE is unset: set it to a folder holding the four MNIST .gz files "
+            "(or pass --source DIR)"
+        )
     if not (args.source / f"{datasets.TRAIN_IMAGES}.gz").exists():
         sys.exit(f"error: {args.source}: no MNIST .gz files; pass --source DIR")
     runners = {"unbounded, whole files": unbounded, "project, streamed": bounded}

@@ -8,8 +8,7 @@ the two accuracies, their difference and the preparation time per image of each 
 
     python bench/photos.py [--model models/model.pt] [--source DIR] [-n 200] [--seed 0]
 
-DIR holds MNIST's test files, gzipped or not (default: $MNIST_SOURCE, else
-../shared/data/mnist).
+DIR holds MNIST's test files, gzipped or not (default: $MNIST_SOURCE).
 """
 
 from __future__ import annotations
@@ -44,14 +43,21 @@ def accuracy(files: list[bytes], labels: np.ndarray, net, names) -> tuple[float,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=ROOT / "models/model.pt")
-    default_source = os.environ.get("MNIST_SOURCE") or ROOT.parent / "shared/data/mnist"
-    parser.add_argument("--source", type=Path, default=Path(default_source))
+    parser.add_argument("--source", type=Path, default=os.environ.get("MNIST_SOURCE"))
     parser.add_argument("-n", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if args.source is None:
+        sys.exit(
+            "error: MNIST_SOURCE is unset: set it to a folder holding the four MNIST files "
+            "(or pass --source DIR)"
+        )
 
     def found(name: str) -> Path:
-        return next(p for p in (args.source / f"{name}.gz", args.source / name) if p.exists())
+        for path in (args.source / f"{name}.gz", args.source / name):
+            if path.exists():
+                return path
+        sys.exit(f"error: {args.source}: no {name} or {name}.gz; pass --source DIR")
 
     images, labels = read_split(found(TEST_IMAGES), found(TEST_LABELS))
     picked = np.random.default_rng(args.seed).choice(len(images), args.n, replace=False)

@@ -11,11 +11,14 @@ alternating them for several rounds, and prints the median images per second, th
 (b)/(a), and validation's share of the training time, 1 - (c)/(b) in images per second.
 
     python bench/train.py [--source DIR] [--rounds 5] [--epochs 3] [--threads 1]
+
+DIR holds the four IDX files, gzipped or not (default: data/raw, else $MNIST_SOURCE).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -74,11 +77,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    folder = args.source or next(
-        (f for f in (ROOT / "data/raw", ROOT.parent / "shared/data/mnist") if f.is_dir()), None
-    )
+    env = os.environ.get("MNIST_SOURCE")
+    folders = [args.source] if args.source else [ROOT / "data/raw", *([Path(env)] if env else [])]
+    folder = next((f for f in folders if f.is_dir()), None)
     if folder is None:
-        sys.exit("error: no MNIST files: pass --source DIR")
+        sys.exit(
+            "error: no MNIST files: run `dvc repro fetch`, or set MNIST_SOURCE to a folder "
+            "holding the four MNIST files (or pass --source DIR)"
+        )
 
     def path(name: str) -> Path:
         return folder / name if (folder / name).exists() else folder / f"{name}.gz"
