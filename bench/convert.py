@@ -1,8 +1,9 @@
 """Benchmark: IDX -> TSV for the full MNIST (60,000 train + 10,000 test images).
 
-Runs, in this one process, the project's converter (mnist_pipeline.tsv.encode), numpy.savetxt,
-and a per-pixel Python writer (the usual hand-written converter), checks the three outputs
-are byte-identical, and prints the median of several rounds for each and the ratios.
+Runs, in this one process, the project's converter (mnist_pipeline.tsv.encode), the same
+with all rows in one chunk (tsv.ROWS_PER_CHUNK: what converting in cache-sized chunks gains),
+numpy.savetxt, and a per-pixel Python writer (the usual hand-written converter), checks the
+outputs are byte-identical, and prints the median of several rounds for each and the ratios.
 
     python bench/convert.py [--source DIR] [--rounds 5]
 
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 
@@ -29,6 +31,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def project(images: np.ndarray, labels: np.ndarray, path: Path) -> None:
     path.write_bytes(tsv.encode(images, labels))
+
+
+def project_one_chunk(images: np.ndarray, labels: np.ndarray, path: Path) -> None:
+    """The project's converter with every row in one chunk: what chunking gains."""
+    with mock.patch.object(tsv, "ROWS_PER_CHUNK", len(images)):
+        project(images, labels, path)
 
 
 def numpy_savetxt(images: np.ndarray, labels: np.ndarray, path: Path) -> None:
@@ -79,6 +87,7 @@ def main() -> None:
     n_images = sum(len(labels) for _, labels in splits)
     converters = {
         "project": project,
+        "project, one chunk": project_one_chunk,
         "numpy.savetxt": numpy_savetxt,
         "per-pixel Python": per_pixel_python,
     }
@@ -95,14 +104,14 @@ def main() -> None:
             digests[name] = [hashlib.md5(p.read_bytes()).hexdigest() for p in outputs]
             medians[name] = statistics.median(times)
             print(
-                f"{name:>17}: median {medians[name]:7.3f} s of {args.rounds} "
+                f"{name:>18}: median {medians[name]:7.3f} s of {args.rounds} "
                 f"({n_images / medians[name]:,.0f} images/s)",
                 flush=True,
             )
     if len({tuple(d) for d in digests.values()}) != 1:
         sys.exit(f"error: outputs differ: {digests}")
     print(f"outputs byte-identical (train md5 {digests['project'][0]})")
-    for name in ("numpy.savetxt", "per-pixel Python"):
+    for name in ("project, one chunk", "numpy.savetxt", "per-pixel Python"):
         print(f"project is {medians[name] / medians['project']:.1f}x faster than {name}")
 
 

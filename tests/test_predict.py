@@ -203,7 +203,7 @@ def test_too_many_pixels_is_refused_from_the_header_naming_file_and_size(tmp_pat
         f"{tmp_path / 'l_12000.png'}: 12000x12000 pixels, more than the 50 MP limit"
     )
     assert isinstance(error.value, PipelineError)  # one line and exit 1, like other errors
-    # Refused before decoding: decoding it takes 144 MB for the pixels alone (3.8 GB before).
+    # Refused before decoding: decoding it takes 144 MB for the pixels alone.
     peak = peak_memory_mb(
         f"""
 try:

@@ -347,7 +347,7 @@ def make_server(
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP named, not left 0: asyncio turns off Nagle's algorithm (TCP_NODELAY) only on
     # sockets that say so, and the connections accepted here inherit it. With Nagle, the
-    # body of every kept-alive answer waited 40 ms for the client's delayed ACK.
+    # body of every kept-alive answer waited for the client's delayed ACK.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -363,8 +363,8 @@ def serve(model_path: Path, host: str, port: int) -> None:
     """Load the model (a bad one ends here, before any socket is opened), then serve until
     Ctrl-C."""
     predictor = Predictor(model_path)  # takes the checkpoint's numerics and threads...
-    # ...but one image at a time is fastest on a single thread (0.9 against 1.7 ms with two),
-    # which leaves the other core to the event loop.
+    # ...but one image at a time is fastest on a single thread (docs/performance.md), which
+    # leaves the other core to the event loop.
     torch.set_num_threads(1)
     print(f"serve: {project.describe(model_path)}", file=sys.stderr, flush=True)
     try:

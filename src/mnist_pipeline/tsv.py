@@ -1,7 +1,8 @@
 """The prepared format: one image a line, 784 pixel values 0-255 then the label, tab-separated.
 
 Writing is vectorised: a lookup table holds the decimal text of each byte value, padded to
-four bytes, and the padding is dropped in bulk (about 8x faster than numpy.savetxt). Reading
+four bytes, and the padding is dropped in bulk, far faster than numpy.savetxt
+(docs/performance.md: `python bench/convert.py`). Reading
 uses numpy's C parser; a slow line-by-line scan runs only when it fails, to name the first
 bad line.
 
@@ -38,7 +39,7 @@ def _text_table(separator: str) -> np.ndarray:
 
 PIXEL_TEXT = _text_table("\t")
 LABEL_TEXT = _text_table("\n")
-ROWS_PER_CHUNK = 512  # keeps the padded buffer (~1.6 MB) in cache: 6x faster than all at once
+ROWS_PER_CHUNK = 512  # the padded buffer (~1.6 MB) stays in cache: faster than all rows at once
 
 
 def encode(images: np.ndarray, labels: np.ndarray) -> bytes:
