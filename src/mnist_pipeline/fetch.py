@@ -22,7 +22,6 @@ import urllib.request
 import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import BinaryIO
 
 from .datasets import FILE_BYTES, owner
 from .errors import PipelineError
@@ -55,13 +54,15 @@ class Bounded(io.RawIOBase):
     """A source's raw bytes, refused once more than `limit` have come; `on_read(received)`
     after each read (progress). For `inflate`."""
 
-    def __init__(self, raw: BinaryIO, limit: int, on_read: Callable[[int], None]) -> None:
+    def __init__(
+        self, raw: io.RawIOBase | io.BufferedIOBase, limit: int, on_read: Callable[[int], None]
+    ) -> None:
         self.raw, self.limit, self.on_read, self.received = raw, limit, on_read, 0
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer) -> int:
         # Fills the buffer unless the source ends: a network read may return a single byte,
         # and inflate must see the first two to know a gzip stream.
         view, n = memoryview(buffer), 0
@@ -74,13 +75,13 @@ class Bounded(io.RawIOBase):
         return n
 
 
-def inflate(raw: BinaryIO, size: int) -> bytes:
+def inflate(raw: io.RawIOBase, size: int) -> bytes:
     """The file `raw` holds, gunzipped (Python's gzip module) when it starts with the gzip magic:
     at most `size` bytes come out, so a gzip bomb stops there; SourceFailed when it would be
     more or the gzip stream is corrupt."""
-    stream = io.BufferedReader(raw, CHUNK)  # type: ignore[arg-type]
+    stream = io.BufferedReader(raw, CHUNK)
     gzipped = stream.peek(2)[:2] == GZIP_MAGIC
-    source: BinaryIO = gzip.GzipFile(fileobj=stream) if gzipped else stream  # type: ignore[assignment]
+    source: io.BufferedIOBase = gzip.GzipFile(fileobj=stream) if gzipped else stream
     try:
         data = source.read(size + 1)
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:

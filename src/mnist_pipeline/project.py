@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml import YAMLError as _YAMLError
@@ -22,7 +23,7 @@ def _md5(path: Path) -> str:
         return hashlib.file_digest(file, "md5").hexdigest()
 
 
-def _yaml(path: Path) -> object:
+def _yaml(path: Path) -> Any:  # whatever the YAML holds: the caller catches what is amiss
     return YAML(typ="safe").load(path.read_text(encoding="utf-8"))  # as DVC reads them
 
 
