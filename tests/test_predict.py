@@ -485,3 +485,17 @@ def test_report_prints_where_results_are_and_the_accuracies(tmp_path):
     (tmp_path / "bad.json").write_text("[]")
     bad = cli("report", "--metrics", tmp_path / "bad.json")
     assert bad.returncode == 1 and "not a metrics file written by the evaluate stage" in bad.stderr
+
+
+def test_the_default_model_and_metrics_are_the_paths_dvc_yaml_names(tmp_path):
+    (tmp_path / "dvc.yaml").write_text(
+        "vars:\n  - paths:\n      model: trained/net.pt\n      metrics: results/m.json\nstages: {}\n"
+    )
+    missing = cli("predict", "a.png", cwd=tmp_path)
+    assert missing.stderr.startswith("error: trained/net.pt: model file not found"), missing
+    assert cli("report", cwd=tmp_path).stderr.startswith("error: results/m.json")
+
+    (tmp_path / "elsewhere").mkdir()
+    outside = cli("predict", "a.png", cwd=tmp_path / "elsewhere")
+    assert outside.returncode == 1 and outside.stderr.count("\n") == 1
+    assert "no pipeline's `vars: paths` found: run this in the project's folder" in outside.stderr

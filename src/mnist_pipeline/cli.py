@@ -1,8 +1,8 @@
 """The `mnist-pipeline` command (also `python -m mnist_pipeline`).
 
 mnist-pipeline report                 a finished run's results
-mnist-pipeline predict IMAGE... [--model models/model.pt] [--json]
-mnist-pipeline serve [--model models/model.pt] [--host 127.0.0.1] [--port 8000]
+mnist-pipeline predict IMAGE... [--model MODEL] [--json]
+mnist-pipeline serve [--model MODEL] [--host 127.0.0.1] [--port 8000]
                                       a local page: draw a digit, see the model's answer
 mnist-pipeline plots-template NODE_MODULES OUT   the offline page for `dvc plots show`
 mnist-pipeline push-runs [-r REMOTE]  DVC's run-cache and every run's outputs, to a remote
@@ -81,7 +81,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="mnist-pipeline", description="MNIST CNN pipeline tools")
     commands = parser.add_subparsers(dest="command", required=True)
     report_parser = commands.add_parser("report", help="print a finished run's results")
-    report_parser.add_argument("--metrics", type=Path, default=Path("metrics/metrics.json"))
+    report_parser.add_argument(
+        "--metrics", type=Path, help="a metrics file (default: the evaluate stage's, from dvc.yaml)"
+    )
     predict_parser = commands.add_parser(
         "predict", help="classify PNG/JPEG images, or the lines of a prepared .tsv file"
     )
@@ -90,16 +92,16 @@ def main(argv: list[str] | None = None) -> None:
         help="an image (any format Pillow reads, up to 50 MP) or a prepared .tsv file",
     )  # fmt: skip
     predict_parser.add_argument(
-        "--model", type=Path, default=Path("models/model.pt"),
-        help="a checkpoint written by the train stage (default: %(default)s, in this folder)",
+        "--model", type=Path,
+        help="a checkpoint written by the train stage (default: the train stage's, from dvc.yaml)",
     )  # fmt: skip
     predict_parser.add_argument("--json", action="store_true", help="one JSON object a line")
     serve_parser = commands.add_parser(
         "serve", help="a local page to draw a digit and see what the model makes of it"
     )
     serve_parser.add_argument(
-        "--model", type=Path, default=Path("models/model.pt"),
-        help="a checkpoint written by the train stage (default: %(default)s)",
+        "--model", type=Path,
+        help="a checkpoint written by the train stage (default: the train stage's, from dvc.yaml)",
     )  # fmt: skip
     serve_parser.add_argument(
         "--host", default="127.0.0.1",
@@ -117,19 +119,24 @@ def main(argv: list[str] | None = None) -> None:
     push_runs_parser.add_argument("-r", "--remote", help="a DVC remote (default: the default)")
     args = parser.parse_args(argv)
 
+    def default(name: str) -> Path:  # dvc.yaml's path, when the option was not given
+        from .project import paths
+
+        return Path(paths()[name])
+
     if args.command == "report":
-        stage.run(lambda: report(args.metrics))
+        stage.run(lambda: report(args.metrics or default("metrics")))
     elif args.command == "predict":
 
         def run_predict() -> None:
-            if not predict_files(args.inputs, args.model, args.json):
+            if not predict_files(args.inputs, args.model or default("model"), args.json):
                 sys.exit(1)
 
         stage.run(run_predict)
     elif args.command == "serve":
         from .serve import serve
 
-        stage.run(lambda: serve(args.model, args.host, args.port))
+        stage.run(lambda: serve(args.model or default("model"), args.host, args.port))
     elif args.command == "plots-template":
 
         def write_template() -> None:

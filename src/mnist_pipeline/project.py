@@ -13,6 +13,8 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml import YAMLError as _YAMLError
 
+from .errors import PipelineError
+
 EVALUATE = "evaluate"  # the stage, as dvc.yaml names it, whose metrics hold the test accuracy
 STALE = "not evaluated yet: run `dvc repro`"
 
@@ -27,6 +29,19 @@ def _yaml(path: Path) -> Any:  # whatever the YAML holds: the caller catches wha
     return YAML(typ="safe").load(path.read_text(encoding="utf-8"))  # as DVC reads them
 
 
+def paths(root: Path = Path()) -> dict[str, str]:
+    """dvc.yaml's `vars: paths` of the project at `root` (default: the current folder), the one
+    place the pipeline's paths are written: the commands run beside it take their defaults from
+    it. PipelineError when there is no such dvc.yaml."""
+    try:
+        return next(v["paths"] for v in _yaml(root / "dvc.yaml")["vars"] if "paths" in v)
+    except (OSError, _YAMLError, KeyError, TypeError, StopIteration):
+        raise PipelineError(
+            f"{root.absolute() / 'dvc.yaml'}: no pipeline's `vars: paths` found: run this in the "
+            "project's folder, or name the file"
+        ) from None
+
+
 def evaluation(model_path: Path) -> tuple[float, int] | str:
     """(test accuracy, test images) from the evaluate stage's metrics when dvc.lock shows they
     were made from this very file (same md5) and are unchanged since; else why not, a phrase.
@@ -38,21 +53,21 @@ def evaluation(model_path: Path) -> tuple[float, int] | str:
     if root is None:
         return "test accuracy unknown: no dvc.yaml in its folder or above"
     try:
-        paths = next(v["paths"] for v in _yaml(root / "dvc.yaml")["vars"] if "paths" in v)
+        named = paths(root)
         if not (root / "dvc.lock").is_file():
             return STALE
         stage = _yaml(root / "dvc.lock")["stages"].get(EVALUATE)
         if stage is None:
             return STALE
         recorded = {entry["path"]: entry.get("md5") for entry in stage["deps"] + stage["outs"]}
-        if recorded.get(paths["model"]) != _md5(model_path):
+        if recorded.get(named["model"]) != _md5(model_path):
             return STALE  # retrained (or another checkpoint) since the last evaluation
-        metrics_path = root / paths["metrics"]
-        if not metrics_path.is_file() or recorded.get(paths["metrics"]) != _md5(metrics_path):
-            return f"{paths['metrics']} changed since its evaluation: run `dvc repro`"
+        metrics_path = root / named["metrics"]
+        if not metrics_path.is_file() or recorded.get(named["metrics"]) != _md5(metrics_path):
+            return f"{named['metrics']} changed since its evaluation: run `dvc repro`"
         test = json.loads(metrics_path.read_text(encoding="utf-8"))["test"]
         return float(test["accuracy"]), int(test["n"])
-    except (OSError, _YAMLError, ValueError, KeyError, TypeError, AttributeError, StopIteration):
+    except (PipelineError, OSError, _YAMLError, ValueError, KeyError, TypeError, AttributeError):
         return f"test accuracy unknown: {root}'s dvc.yaml, dvc.lock or metrics unreadable"
 
 
