@@ -489,7 +489,7 @@ def test_report_prints_where_results_are_and_the_accuracies(tmp_path):
 
 def test_the_default_model_and_metrics_are_the_paths_dvc_yaml_names(tmp_path):
     (tmp_path / "dvc.yaml").write_text(
-        "vars:\n  - paths:\n      model: trained/net.pt\n      metrics: results/m.json\nstages: {}\n"
+        "vars:\n  - paths:\n      model: trained/net.pt\n      metrics: results/m.json\n"
     )
     missing = cli("predict", "a.png", cwd=tmp_path)
     assert missing.stderr.startswith("error: trained/net.pt: model file not found"), missing
