@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_pipeline import checkpoint, inference, predict
+from mnist_pipeline import checkpoint, inference, preprocess
 from mnist_pipeline.datasets import TEST_IMAGES, TEST_LABELS
 from mnist_pipeline.idx import read_split
 
@@ -34,7 +34,9 @@ import photos  # noqa: E402
 def accuracy(files: list[bytes], labels: np.ndarray, net, names) -> tuple[float, float]:
     """(accuracy, seconds of preparation per image) of `files` through predict's steps."""
     start = time.perf_counter()
-    images = np.stack([predict.to_mnist(predict.decode_image(f, "bench"), "bench") for f in files])
+    images = np.stack(
+        [preprocess.to_mnist(preprocess.decode_image(f, "bench"), "bench") for f in files]
+    )
     seconds = (time.perf_counter() - start) / len(files)
     got = [r["predicted"] for r in inference.classify(net, images, names)]
     return float(np.mean(np.array(got) == np.array([names[y] for y in labels]))), seconds

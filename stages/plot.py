@@ -5,7 +5,7 @@ import bootstrap  # noqa: F401, I001  (first: this checkout's src, a clear error
 
 from pathlib import Path
 
-from mnist_pipeline import files, history, plots, records, stage, tsv
+from mnist_pipeline import figures, files, history, records, stage, tsv
 from mnist_pipeline.params import load_dataset
 
 
@@ -26,10 +26,10 @@ def main() -> None:
     outputs = {
         args.confusion: records.to_csv(records.confusion_table(counts, class_names)).encode(),
         args.per_class: records.to_csv(records.per_class_table(counts, class_names)).encode(),
-        args.curves_png: plots.png_bytes(plots.learning_curves(curves)),
-        args.confusion_png: plots.png_bytes(plots.confusion_matrix(counts, class_names)),
-        args.misclassified_png: plots.png_bytes(
-            plots.misclassified_grid(test_images, actual, predicted, class_names)
+        args.curves_png: figures.png_bytes(figures.learning_curves(curves)),
+        args.confusion_png: figures.png_bytes(figures.confusion_matrix(counts, class_names)),
+        args.misclassified_png: figures.png_bytes(
+            figures.misclassified_grid(test_images, actual, predicted, class_names)
         ),
     }
     # Everything is drawn before the first file is written: a failure leaves none behind.

@@ -14,7 +14,7 @@ from PIL import Image
 
 import photos
 from helpers import NO_REAL_MNIST, ROOT, fit, real_mnist_file, synthetic_split, tool_env
-from mnist_pipeline import checkpoint, evaluate, idx, inference, predict, tsv
+from mnist_pipeline import checkpoint, evaluate, idx, inference, preprocess, tsv
 from mnist_pipeline.datasets import TEST_IMAGES, TEST_LABELS
 from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.model import to_input
@@ -39,7 +39,7 @@ def a_digit():
 
 
 def test_preprocessing_matches_mnist_conventions():
-    out = predict.to_mnist(a_digit(), "x")
+    out = preprocess.to_mnist(a_digit(), "x")
     rows, cols = np.nonzero(out > 64)
     assert out.shape == (28, 28) and out.dtype == np.uint8
     assert rows.max() - rows.min() + 1 <= 20 and rows.max() - rows.min() + 1 >= 18  # longer side 20
@@ -52,31 +52,33 @@ def test_dark_on_light_and_off_centre_give_the_same_input():
     digit = a_digit()
     canvas = np.zeros((90, 70), dtype=np.uint8)
     canvas[50:78, 3:31] = digit  # far off-centre on a bigger page
-    expected = predict.to_mnist(digit, "x")
-    assert np.array_equal(predict.to_mnist(255 - digit, "x"), expected)
-    assert np.array_equal(predict.to_mnist(canvas, "x"), predict.to_mnist(canvas[50:78, 3:31], "x"))
-    assert np.abs(predict.to_mnist(255 - canvas, "x").astype(int) - expected).max() <= 1
+    expected = preprocess.to_mnist(digit, "x")
+    assert np.array_equal(preprocess.to_mnist(255 - digit, "x"), expected)
+    assert np.array_equal(
+        preprocess.to_mnist(canvas, "x"), preprocess.to_mnist(canvas[50:78, 3:31], "x")
+    )
+    assert np.abs(preprocess.to_mnist(255 - canvas, "x").astype(int) - expected).max() <= 1
 
 
 def test_a_tiny_image_keeps_its_mark():
     # The background filter is at least 3 pixels wide: at 1 it would take the mark for paper.
-    out = predict.to_mnist(np.eye(3, dtype=np.uint8) * 255, "tiny.png")  # a 3x3 diagonal
+    out = preprocess.to_mnist(np.eye(3, dtype=np.uint8) * 255, "tiny.png")  # a 3x3 diagonal
     assert out.max() == 255 and np.count_nonzero(out > 128) >= 20
 
 
 def test_blank_and_non_images_are_errors(tmp_path):
     with pytest.raises(PipelineError, match="blank.png: no digit found"):
-        predict.to_mnist(np.full((40, 40), 250, dtype=np.uint8), "blank.png")
+        preprocess.to_mnist(np.full((40, 40), 250, dtype=np.uint8), "blank.png")
     (tmp_path / "notes.png").write_text("not an image")
     with pytest.raises(PipelineError, match="notes.png: not a readable image"):
-        predict.read_image(tmp_path / "notes.png")
+        preprocess.read_image(tmp_path / "notes.png")
 
 
 def test_transparent_png_is_read_as_ink_on_white(tmp_path):
     rgba = np.zeros((28, 28, 4), dtype=np.uint8)
     rgba[..., 3][a_digit() > 0] = 255  # black ink, transparent elsewhere
     Image.fromarray(rgba, "RGBA").save(tmp_path / "t.png")
-    gray = predict.read_image(tmp_path / "t.png")
+    gray = preprocess.read_image(tmp_path / "t.png")
     assert gray[0, 0] == 255 and gray[10, 13] == 0
 
 
@@ -126,7 +128,7 @@ def test_every_mode_is_scaled_to_8_bit_grey_not_clipped(mode):
     if mode == "I (16-bit PGM)":  # Pillow reads PGM samples over 8 bits as mode "I", 0-65535
         data = b"P5\n3 1\n65535\n" + np.array([0, 32768, 65535], ">u2").tobytes()
         assert Image.open(io.BytesIO(data)).mode == "I"
-        assert predict.decode_image(data, "x.pgm").tolist() == [[0, 128, 255]]
+        assert preprocess.decode_image(data, "x.pgm").tolist() == [[0, 128, 255]]
         return
     if mode == "P+transparency":  # a palette image with a transparent colour: white paper
         image = Image.new("P", (4, 4), 0)
@@ -134,11 +136,11 @@ def test_every_mode_is_scaled_to_8_bit_grey_not_clipped(mode):
         image.info["transparency"] = 0
         out = io.BytesIO()
         image.save(out, "PNG")
-        assert predict.decode_image(out.getvalue(), "p.png").tolist() == [[255] * 4] * 4
+        assert preprocess.decode_image(out.getvalue(), "p.png").tolist() == [[255] * 4] * 4
         return
     data, fmt = a_mode_sample(mode)
     assert Image.open(io.BytesIO(data)).mode == mode, "the sample must open in this mode"
-    grey = predict.decode_image(data, f"x.{fmt.lower()}")
+    grey = preprocess.decode_image(data, f"x.{fmt.lower()}")
     assert grey.shape == (30, 60) and grey.dtype == np.uint8
     black, middle, white = grey[5, 10], grey[5, 30], grey[5, 50]
     assert black == 0 and white == 255, (mode, black, white)
@@ -160,7 +162,7 @@ def test_exif_orientation_is_applied_as_viewers_do():
     exif[0x0112] = 6  # Orientation 6: the viewer turns the stored image 90 degrees clockwise
     out = io.BytesIO()
     Image.fromarray(np.rot90(page)).save(out, "JPEG", exif=exif, quality=95)  # [60, 40]
-    grey = predict.decode_image(out.getvalue(), "sideways.jpg")
+    grey = preprocess.decode_image(out.getvalue(), "sideways.jpg")
     assert grey.shape == (40, 60)
     assert np.abs(grey.astype(int) - page).mean() < 8  # JPEG: near, not exact
 
@@ -187,7 +189,7 @@ def peak_memory_mb(code):
     """Run `code` in a fresh Python (numpy, PIL and mnist_pipeline.predict imported); return
     its peak resident memory in MB. VmHWM, not getrusage's ru_maxrss: a child forked from
     this test process (torch loaded) inherits that one's peak."""
-    script = f"from mnist_pipeline import predict\n{code}\n" + (
+    script = f"from mnist_pipeline import preprocess\n{code}\n" + (
         "print(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
@@ -197,8 +199,8 @@ def peak_memory_mb(code):
 
 def test_too_many_pixels_is_refused_from_the_header_naming_file_and_size(tmp_path):
     a_png(tmp_path / "l_12000.png", 12000, 12000)
-    with pytest.raises(predict.ImageTooLarge) as error:
-        predict.read_image(tmp_path / "l_12000.png")
+    with pytest.raises(preprocess.ImageTooLarge) as error:
+        preprocess.read_image(tmp_path / "l_12000.png")
     assert str(error.value) == (
         f"{tmp_path / 'l_12000.png'}: 12000x12000 pixels, more than the 50 MP limit"
     )
@@ -207,8 +209,8 @@ def test_too_many_pixels_is_refused_from_the_header_naming_file_and_size(tmp_pat
     peak = peak_memory_mb(
         f"""
 try:
-    predict.read_image({str(tmp_path / "l_12000.png")!r})
-except predict.ImageTooLarge:
+    preprocess.read_image({str(tmp_path / "l_12000.png")!r})
+except preprocess.ImageTooLarge:
     pass"""
     )
     assert peak < 120, f"{peak:.0f} MB"
@@ -216,16 +218,16 @@ except predict.ImageTooLarge:
 
 def test_large_jpegs_are_decoded_reduced_by_the_decoder(tmp_path):
     Image.new("RGB", (8000, 6000), "white").save(tmp_path / "48mp.jpg", quality=80)  # 48 MP
-    assert predict.read_image(tmp_path / "48mp.jpg").shape == (1200, 1600)
+    assert preprocess.read_image(tmp_path / "48mp.jpg").shape == (1200, 1600)
     # Decoded whole it would take 144 MB (RGB) and 48 MB more (grey); at 1/4 scale, 12.
-    peak = peak_memory_mb(f"predict.read_image({str(tmp_path / '48mp.jpg')!r})")
+    peak = peak_memory_mb(f"preprocess.read_image({str(tmp_path / '48mp.jpg')!r})")
     assert peak < 120, f"{peak:.0f} MB"
 
 
 def test_pillow_s_own_bomb_check_never_surfaces(tmp_path):
     a_png(tmp_path / "l_20000.png", 20000, 20000)  # over twice Pillow's limit: it would raise
-    with pytest.raises(predict.ImageTooLarge, match="l_20000.png: 20000x20000 pixels, more"):
-        predict.read_image(tmp_path / "l_20000.png")
+    with pytest.raises(preprocess.ImageTooLarge, match="l_20000.png: 20000x20000 pixels, more"):
+        preprocess.read_image(tmp_path / "l_20000.png")
     assert Image.MAX_IMAGE_PIXELS == 89478485  # Pillow's limit is back in place afterwards
 
 
@@ -238,7 +240,7 @@ def test_a_file_too_large_for_an_image_is_refused_without_reading_it_whole(tmp_p
         if not path.exists():
             continue
         with pytest.raises(PipelineError, match=f"{path}: more than 268,435,456 bytes, too large"):
-            predict.read_image(path)
+            preprocess.read_image(path)
 
 
 @pytest.fixture(scope="module")
@@ -463,7 +465,9 @@ def test_photos_are_read_about_as_well_as_the_same_digits_clean(shipped_run):
     pairs = [photos.photo_and_clean(images[i], seed=int(i), page=(900, 1200)) for i in picked]
 
     def accuracy(files):
-        prepared = np.stack([predict.to_mnist(predict.decode_image(f, "x"), "x") for f in files])
+        prepared = np.stack(
+            [preprocess.to_mnist(preprocess.decode_image(f, "x"), "x") for f in files]
+        )
         got = [r["predicted"] for r in inference.classify(net, prepared, saved["class_names"])]
         return np.mean(np.array(got) == np.array([NAMES[y] for y in labels[picked]]))
 

@@ -24,7 +24,7 @@ from PIL import Image
 from schemathesis import checks
 
 from helpers import ARTIFACTS, fit, synthetic_split
-from mnist_pipeline import checkpoint, evaluate, inference, predict
+from mnist_pipeline import checkpoint, evaluate, inference, preprocess
 from mnist_pipeline.params import TrainParams
 from mnist_pipeline.serve import (
     BODY_TIMEOUT_S,
@@ -82,7 +82,7 @@ def test_predict_gives_the_cli_s_answer_and_the_input_it_saw(api, synthetic_mode
     answer = json.loads(data)
     assert status == 200 and set(answer) == {"predicted", "probabilities", "input"}
     net, _ = checkpoint.load_checkpoint(synthetic_model)
-    seen = predict.to_mnist(predict.read_image(tmp_path / "digit.png"), "digit.png")
+    seen = preprocess.to_mnist(preprocess.read_image(tmp_path / "digit.png"), "digit.png")
     cli = inference.classify(net, seen[None], NAMES)[0]  # what `mnist-pipeline predict` prints
     assert answer["predicted"] == cli["predicted"]
     assert answer["probabilities"] == cli["probabilities"]

@@ -39,44 +39,6 @@ def report(metrics_path: Path) -> None:
     print("\n".join(lines))
 
 
-def predict_files(inputs: list[Path], model_path: Path, as_json: bool) -> bool:
-    """Print a prediction per image (or per line of a prepared .tsv); False if any input failed."""
-    # torch and PIL load only for this command
-    from . import checkpoint, inference, predict, project, tsv
-
-    if not model_path.exists():
-        raise PipelineError(
-            f"{model_path}: model file not found (looked in {Path.cwd()}): run this inside the "
-            "project after `make repro`, or pass --model PATH"
-        )
-    net, saved = checkpoint.load_checkpoint(model_path)
-    # Which model answers, and how good it is: after `dvc exp run` the workspace holds the
-    # experiment's. On stderr, so that --json output stays one object a line.
-    print(f"predict: {project.describe(model_path)}", file=sys.stderr, flush=True)
-    class_names = saved["class_names"]
-    all_ok = True
-    for path in inputs:
-        try:
-            if path.suffix.lower() == ".tsv":
-                data = files.read_bytes(path)
-                images, _ = tsv.decode(data, str(path))
-                names = [f"{path}:{line}" for line in tsv.image_lines(data)]  # the file's lines
-            else:
-                images = predict.to_mnist(predict.read_image(path), str(path))[None]
-                names = [str(path)]
-        except PipelineError as exc:
-            print(f"error: {exc}", file=sys.stderr, flush=True)
-            all_ok = False
-            continue
-        for name, result in zip(names, inference.classify(net, images, class_names), strict=True):
-            if as_json:
-                print(json.dumps({"file": name, **result}), flush=True)
-            else:
-                top = ", ".join(f"{c} {p:.3f}" for c, p in predict.top_k(result["probabilities"]))
-                print(f"{name}: {result['predicted']}  ({top})", flush=True)
-    return all_ok
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="mnist-pipeline", description="MNIST CNN pipeline tools")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -129,6 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "predict":
 
         def run_predict() -> None:
+            from .predict import predict_files  # torch and PIL load only for this command
+
             if not predict_files(args.inputs, args.model or default("model"), args.json):
                 sys.exit(1)
 

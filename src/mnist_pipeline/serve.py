@@ -13,7 +13,7 @@ GET  /api/model     the loaded model: path, recipe params, class names, test acc
 POST /api/predict   image bytes (PNG or JPEG) -> {"predicted", "probabilities", "input"}
 GET  /openapi.json  the API's description (serve_openapi.json)
 
-Limits: a body of at most MAX_BODY bytes, an image of at most predict.MAX_PIXELS pixels,
+Limits: a body of at most MAX_BODY bytes, an image of at most preprocess.MAX_PIXELS pixels,
 headers within HEADERS_TIMEOUT_S seconds and the body within BODY_TIMEOUT_S more.
 """
 
@@ -40,7 +40,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from . import checkpoint, inference, predict, project
+from . import checkpoint, inference, preprocess, project
 from .errors import PipelineError
 
 MAX_BODY = 5 * 1024 * 1024  # bytes: a photo of a digit is far smaller
@@ -108,7 +108,9 @@ class Predictor:
         images: list[np.ndarray | PipelineError] = []
         for data in uploads:
             try:
-                images.append(predict.to_mnist(predict.decode_image(data, "upload"), "upload"))
+                images.append(
+                    preprocess.to_mnist(preprocess.decode_image(data, "upload"), "upload")
+                )
             except PipelineError as exc:
                 images.append(exc)
         good = [image for image in images if not isinstance(image, PipelineError)]
@@ -210,7 +212,7 @@ async def predict_route(request: Request) -> Response:
         return Response(status_code=400)  # nobody is left to read it
     try:
         return Response(await state.predictor.predict(data), headers=JSON)
-    except predict.ImageTooLarge as exc:
+    except preprocess.ImageTooLarge as exc:
         return error(413, str(exc))
     except PipelineError as exc:
         return error(400, str(exc))

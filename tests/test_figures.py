@@ -6,14 +6,14 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from mnist_pipeline import plots
+from mnist_pipeline import figures
 
 PAGE_WIDTH = 1200
 CLASSES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
 def width(figure) -> int:
-    return Image.open(io.BytesIO(plots.png_bytes(figure))).size[0]
+    return Image.open(io.BytesIO(figures.png_bytes(figure))).size[0]
 
 
 def test_every_png_fits_a_1200_px_page():
@@ -25,8 +25,8 @@ def test_every_png_fits_a_1200_px_page():
     actual, predicted = np.arange(100) % 10, (np.arange(100) + 1) % 10
     images = np.zeros((100, 28, 28), dtype=np.uint8)
     widths = {
-        "learning curves": width(plots.learning_curves(history)),
-        "confusion": width(plots.confusion_matrix(counts, CLASSES)),
-        "misclassified": width(plots.misclassified_grid(images, actual, predicted, CLASSES)),
+        "learning curves": width(figures.learning_curves(history)),
+        "confusion": width(figures.confusion_matrix(counts, CLASSES)),
+        "misclassified": width(figures.misclassified_grid(images, actual, predicted, CLASSES)),
     }
     assert all(600 <= w <= PAGE_WIDTH for w in widths.values()), widths
