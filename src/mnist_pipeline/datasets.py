@@ -12,13 +12,14 @@ TEST_IMAGES = "t10k-images-idx3-ubyte"
 TEST_LABELS = "t10k-labels-idx1-ubyte"
 FILE_NAMES = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)
 NUM_CLASSES = 10  # both data sets: labels 0-9, the network's ten outputs
+IMAGE_SIDE = 28  # both data sets: 28x28 greyscale images
 # The decompressed size of each file (the IDX header fixes it): 60,000 and 10,000 images of
 # 28x28 bytes, or as many one-byte labels. The same for MNIST and Fashion-MNIST; fetch reads
 # and inflates no more than this, so a compressed bomb or an endless download is refused.
 FILE_BYTES = {
-    TRAIN_IMAGES: 16 + 60_000 * 28 * 28,
+    TRAIN_IMAGES: 16 + 60_000 * IMAGE_SIDE**2,
     TRAIN_LABELS: 8 + 60_000,
-    TEST_IMAGES: 16 + 10_000 * 28 * 28,
+    TEST_IMAGES: 16 + 10_000 * IMAGE_SIDE**2,
     TEST_LABELS: 8 + 10_000,
 }
 

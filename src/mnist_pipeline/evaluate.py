@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .datasets import IMAGE_SIDE
 from .inference import classify
 
 Z_95 = 1.959964  # two-sided 95 % normal quantile
@@ -45,7 +46,7 @@ def split_metrics(logits: torch.Tensor, labels: np.ndarray) -> dict:
 
 def fake_image() -> np.ndarray:
     """The design's hand-drawn digit: vertical, diagonal and horizontal bars, [28, 28] uint8."""
-    image = np.zeros((28, 28), dtype=np.uint8)
+    image = np.zeros((IMAGE_SIDE, IMAGE_SIDE), dtype=np.uint8)
     image[5:23, 9] = 180  # vertical bar, rows 5..22
     for r in range(9, 19):
         image[r, r] = 250  # diagonal

@@ -12,12 +12,12 @@ import zlib
 
 import numpy as np
 
+from .datasets import IMAGE_SIDE, NUM_CLASSES
 from .errors import PipelineError
 from .files import read_bytes
 
 GZIP_MAGIC = b"\x1f\x8b"
 UBYTE = 0x08
-IMAGE_SIDE = 28
 
 
 def decompress(data: bytes, name: str) -> bytes:
@@ -68,9 +68,11 @@ def parse_images(data: bytes, name: str) -> np.ndarray:
 def parse_labels(data: bytes, name: str) -> np.ndarray:
     """IDX labels (magic 0x00000801) -> uint8 array [n] of classes 0-9."""
     labels = parse_idx(data, name, ndim=1)
-    if labels.size and labels.max() > 9:
-        bad = int(np.argmax(labels > 9))
-        raise PipelineError(f"{name}: label {labels[bad]} at index {bad}, expected 0-9")
+    if labels.size and labels.max() >= NUM_CLASSES:
+        bad = int(np.argmax(labels >= NUM_CLASSES))
+        raise PipelineError(
+            f"{name}: label {labels[bad]} at index {bad}, expected 0-{NUM_CLASSES - 1}"
+        )
     return labels
 
 

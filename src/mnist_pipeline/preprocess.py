@@ -20,11 +20,11 @@ import numpy as np
 # cannot see them (hence the `type: ignore`s; Image.Resampling.* is the typed spelling).
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
+from .datasets import IMAGE_SIDE
 from .errors import PipelineError
 from .files import read_bytes
 
-DIGIT_BOX = 20  # MNIST's digits fit a 20x20 box...
-SIDE = 28  # ...centred by mass in 28x28
+DIGIT_BOX = 20  # MNIST's digits fit a 20x20 box, centred by mass in IMAGE_SIDE x IMAGE_SIDE
 INK_FRACTION = 0.25  # of the darkest-to-lightest range: what counts as ink when cropping
 # What surely is ink: shadows and uneven light the background estimate leaves behind stay
 # below it. The crop starts from this ink and takes fainter ink only close around it.
@@ -179,9 +179,9 @@ def to_mnist(gray: np.ndarray, name: str) -> np.ndarray:
     ys, xs = np.indices(digit.shape)
     mass = digit.sum()
     centre_y, centre_x = (ys * digit).sum() / mass, (xs * digit).sum() / mass
-    top = min(max(round(SIDE / 2 - centre_y), 0), SIDE - new_h)
-    left = min(max(round(SIDE / 2 - centre_x), 0), SIDE - new_w)
-    out = np.zeros((SIDE, SIDE), dtype=np.uint8)
+    top = min(max(round(IMAGE_SIDE / 2 - centre_y), 0), IMAGE_SIDE - new_h)
+    left = min(max(round(IMAGE_SIDE / 2 - centre_x), 0), IMAGE_SIDE - new_w)
+    out = np.zeros((IMAGE_SIDE, IMAGE_SIDE), dtype=np.uint8)
     out[top : top + new_h, left : left + new_w] = np.clip(digit, 0, 255).round().astype(np.uint8)
     return out
 

@@ -20,10 +20,11 @@ from typing import NoReturn
 
 import numpy as np
 
+from .datasets import IMAGE_SIDE
 from .errors import PipelineError
 from .files import read_bytes
 
-PIXELS = 28 * 28
+PIXELS = IMAGE_SIDE * IMAGE_SIDE
 FIELDS = PIXELS + 1
 WIDTH = 4  # widest field: three digits and a separator
 
@@ -83,7 +84,7 @@ def decode(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
         or table[:, PIXELS].max() > 9
     ):
         _raise_first_bad_line(data, name)
-    images = table[:, :PIXELS].astype(np.uint8).reshape(-1, 28, 28)
+    images = table[:, :PIXELS].astype(np.uint8).reshape(-1, IMAGE_SIDE, IMAGE_SIDE)
     return images, table[:, PIXELS].astype(np.uint8)
 
 
