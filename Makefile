@@ -89,7 +89,7 @@ lock: ## compile requirements/*.lock from pyproject.toml
 plots-offline: build/plots-template.html ## `dvc plots show` pages that work offline
 	dvc config --local plots.html_template ../build/plots-template.html
 
-build/plots-template.html: node_modules/.package-lock.json src/mnist_pipeline/plots_html.py \
+build/plots-template.html: node_modules/.package-lock.json src/mnist_pipeline/apps/plots_html.py \
   $(VENV)/.run-installed
 	mnist-pipeline plots-template node_modules $@
 

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_pipeline import checkpoint, inference, preprocess
+from mnist_pipeline import checkpoint, inference
+from mnist_pipeline.apps import preprocess
 from mnist_pipeline.datasets import TEST_IMAGES, TEST_LABELS
 from mnist_pipeline.idx import read_split
 

@@ -1,6 +1,7 @@
 """dvc.yaml must list exactly what each stage reads, or DVC re-runs too much or too little."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -117,3 +118,15 @@ def test_git_tracks_only_metrics_and_plots_so_every_stage_keeps_the_run_cache():
         "metrics/plots/confusion.png",
         "metrics/plots/misclassified.png",
     }
+
+
+def test_the_core_never_imports_the_apps():
+    """Data flows one way: the apps use the core; a core module importing an app would make a
+    change to the app re-run stages."""
+    core = (ROOT / "src" / "mnist_pipeline").glob("*.py")
+    importing = [
+        p.name for p in core if re.search(r"^\s*from \.apps|apps\b import", p.read_text(), re.M)
+    ]
+    assert importing == []
+    deps = {d for stage in STAGES.values() for d in stage["deps"]}
+    assert not [d for d in deps if d.startswith("src/mnist_pipeline/apps/")]

@@ -14,7 +14,8 @@ from PIL import Image
 
 import photos
 from helpers import NO_REAL_MNIST, ROOT, fit, real_mnist_file, synthetic_split, tool_env
-from mnist_pipeline import checkpoint, evaluate, idx, inference, preprocess, tsv
+from mnist_pipeline import checkpoint, evaluate, idx, inference, tsv
+from mnist_pipeline.apps import preprocess
 from mnist_pipeline.datasets import TEST_IMAGES, TEST_LABELS
 from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.model import to_input
@@ -186,10 +187,10 @@ def a_png(path, width, height):
 
 
 def peak_memory_mb(code):
-    """Run `code` in a fresh Python (numpy, PIL and mnist_pipeline.predict imported); return
+    """Run `code` in a fresh Python (numpy, PIL and mnist_pipeline.apps.preprocess imported); return
     its peak resident memory in MB. VmHWM, not getrusage's ru_maxrss: a child forked from
     this test process (torch loaded) inherits that one's peak."""
-    script = f"from mnist_pipeline import preprocess\n{code}\n" + (
+    script = f"from mnist_pipeline.apps import preprocess\n{code}\n" + (
         "print(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)

@@ -24,15 +24,16 @@ from PIL import Image
 from schemathesis import checks
 
 from helpers import ARTIFACTS, fit, synthetic_split
-from mnist_pipeline import checkpoint, evaluate, inference, preprocess
-from mnist_pipeline.params import TrainParams
-from mnist_pipeline.serve import (
+from mnist_pipeline import checkpoint, evaluate, inference
+from mnist_pipeline.apps import preprocess
+from mnist_pipeline.apps.serve import (
     BODY_TIMEOUT_S,
     HEADERS_TIMEOUT_S,
     MAX_BODY,
     Predictor,
     make_server,
 )
+from mnist_pipeline.params import TrainParams
 
 NAMES = [str(i) for i in range(10)]
 

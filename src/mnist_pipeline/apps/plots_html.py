@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import PipelineError
+from ..errors import PipelineError
 
 LIBRARIES = [  # order matters: vega-lite needs vega, vega-embed needs both
     "vega/build/vega.min.js",

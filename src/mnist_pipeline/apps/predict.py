@@ -7,8 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from . import checkpoint, files, inference, preprocess, project, tsv
-from .errors import PipelineError
+from .. import checkpoint, files, inference, tsv
+from ..errors import PipelineError
+from . import preprocess, project
 
 
 def predict_files(inputs: list[Path], model_path: Path, as_json: bool) -> bool:

@@ -10,7 +10,7 @@ in the local cache; this pushes those too, through DVC's own transfer.
 
 from __future__ import annotations
 
-from .errors import PipelineError
+from ..errors import PipelineError
 
 
 def push_runs(remote: str | None = None) -> tuple[int, int]:

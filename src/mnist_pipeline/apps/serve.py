@@ -40,8 +40,9 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from . import checkpoint, inference, preprocess, project
-from .errors import PipelineError
+from .. import checkpoint, inference
+from ..errors import PipelineError
+from . import preprocess, project
 
 MAX_BODY = 5 * 1024 * 1024  # bytes: a photo of a digit is far smaller
 # Bytes of a refused body read and thrown away before the connection is closed: closing on

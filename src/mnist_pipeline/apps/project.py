@@ -13,7 +13,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml import YAMLError as _YAMLError
 
-from .errors import PipelineError
+from ..errors import PipelineError
 
 EVALUATE = "evaluate"  # the stage, as dvc.yaml names it, whose metrics hold the test accuracy
 STALE = "not evaluated yet: run `dvc repro`"

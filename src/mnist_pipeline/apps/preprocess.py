@@ -20,9 +20,9 @@ import numpy as np
 # cannot see them (hence the `type: ignore`s; Image.Resampling.* is the typed spelling).
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
-from .datasets import IMAGE_SIDE
-from .errors import PipelineError
-from .files import read_bytes
+from ..datasets import IMAGE_SIDE
+from ..errors import PipelineError
+from ..files import read_bytes
 
 DIGIT_BOX = 20  # MNIST's digits fit a 20x20 box, centred by mass in IMAGE_SIDE x IMAGE_SIDE
 INK_FRACTION = 0.25  # of the darkest-to-lightest range: what counts as ink when cropping

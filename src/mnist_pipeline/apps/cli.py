@@ -15,8 +15,8 @@ import json
 import sys
 from pathlib import Path
 
-from . import files, stage
-from .errors import PipelineError
+from .. import files, stage
+from ..errors import PipelineError
 
 
 def report(metrics_path: Path) -> None:
