@@ -5,12 +5,12 @@ import bootstrap  # noqa: F401, I001  (first: this checkout's src, a clear error
 
 from pathlib import Path
 
-from mnist_pipeline import checkpoint, evaluate, files, inference, model, records, stage, tsv
+from mnist_pipeline import checkpoint, evaluate, files, inference, model, records, script, tsv
 from mnist_pipeline.params import load_dataset
 
 
 def main() -> None:
-    parser = stage.parser(__doc__)
+    parser = script.parser(__doc__)
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--train", type=Path, required=True)
     parser.add_argument("--test", type=Path, required=True)
@@ -32,11 +32,11 @@ def main() -> None:
         "test": evaluate.split_metrics(test_logits, test_labels),
     }
     for split, numbers in metrics.items():
-        stage.log(f"evaluate: {split} accuracy {numbers['accuracy']:.4f} (n={numbers['n']})")
+        script.log(f"evaluate: {split} accuracy {numbers['accuracy']:.4f} (n={numbers['n']})")
     test_predicted = test_logits.argmax(dim=1).numpy()  # [n]
     predictions = records.predictions_table(test_labels, test_predicted, class_names)
     fake = evaluate.fake_image_prediction(net, class_names)
-    stage.log(f"evaluate: fake image predicted {fake['predicted']!r}")
+    script.log(f"evaluate: fake image predicted {fake['predicted']!r}")
 
     files.write_json_atomic(args.metrics, metrics)
     files.write_json_atomic(args.fake, fake)
@@ -44,4 +44,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    stage.run(main)
+    script.run(main)

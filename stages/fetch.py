@@ -5,12 +5,12 @@ import bootstrap  # noqa: F401, I001  (first: this checkout's src, a clear error
 import os
 from pathlib import Path
 
-from mnist_pipeline import datasets, fetch, files, stage
+from mnist_pipeline import datasets, fetch, files, script
 from mnist_pipeline.params import FetchParams, load_params
 
 
 def main() -> None:
-    parser = stage.parser(__doc__)
+    parser = script.parser(__doc__)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     params = load_params(args.params, "fetch", FetchParams)
@@ -19,14 +19,14 @@ def main() -> None:
     md5 = datasets.expected_md5(dataset, params.md5)
     sources = fetch.sources_with_env(params.sources.get(params.dataset, []), os.environ)
     listed = "".join(f"\n  {source}" for source in sources)
-    stage.log(f"fetch: {dataset.name}, {len(md5)} files; sources, in order:{listed}")
+    script.log(f"fetch: {dataset.name}, {len(md5)} files; sources, in order:{listed}")
     # Built in a temporary folder and swapped in whole: the folder never holds a partial set.
     hint = fetch.offline_hint(os.environ, dataset.name)
     files.replace_dir_atomic(
-        args.out, lambda tmp: fetch.fetch_all(md5, sources, tmp, stage.log, hint)
+        args.out, lambda tmp: fetch.fetch_all(md5, sources, tmp, script.log, hint)
     )
-    stage.log(f"fetch: wrote {args.out}/")
+    script.log(f"fetch: wrote {args.out}/")
 
 
 if __name__ == "__main__":
-    stage.run(main)
+    script.run(main)

@@ -5,12 +5,12 @@ import bootstrap  # noqa: F401, I001  (first: this checkout's src, a clear error
 
 from pathlib import Path
 
-from mnist_pipeline import figures, files, history, records, stage, tsv
+from mnist_pipeline import figures, files, history, records, script, tsv
 from mnist_pipeline.params import load_dataset
 
 
 def main() -> None:
-    parser = stage.parser(__doc__)
+    parser = script.parser(__doc__)
     parser.add_argument("--history", type=Path, required=True)
     parser.add_argument("--predictions", type=Path, required=True)
     parser.add_argument("--test", type=Path, required=True)
@@ -35,8 +35,8 @@ def main() -> None:
     # Everything is drawn before the first file is written: a failure leaves none behind.
     for path, data in outputs.items():
         files.write_bytes_atomic(path, data)
-    stage.log(f"plot: wrote {', '.join(map(str, outputs))}")
+    script.log(f"plot: wrote {', '.join(map(str, outputs))}")
 
 
 if __name__ == "__main__":
-    stage.run(main)
+    script.run(main)

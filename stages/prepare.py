@@ -4,12 +4,12 @@ import bootstrap  # noqa: F401, I001  (first: this checkout's src, a clear error
 
 from pathlib import Path
 
-from mnist_pipeline import datasets, files, idx, prepare, stage, tsv
+from mnist_pipeline import datasets, files, idx, prepare, script, tsv
 from mnist_pipeline.params import PrepareParams, load_params
 
 
 def main() -> None:
-    parser = stage.parser(__doc__)
+    parser = script.parser(__doc__)
     parser.add_argument("--raw", type=Path, required=True)
     for split in ("train", "val", "test"):
         parser.add_argument(
@@ -36,15 +36,15 @@ def main() -> None:
         "val": tsv.encode(images[val], labels[val]),
         "test": tsv.encode(test_images[test], test_labels[test]),
     }
-    stage.log(
+    script.log(
         f"prepare: train {len(train)} and val {len(val)} of {len(labels)} images, "
         f"test {len(test)} of {len(test_labels)} ({params.selection})"
     )
     for split, data in encoded.items():
         path = getattr(args, split)
         files.write_bytes_atomic(path, data)
-        stage.log(f"prepare: wrote {path} ({len(data) / 1e6:.1f} MB)")
+        script.log(f"prepare: wrote {path} ({len(data) / 1e6:.1f} MB)")
 
 
 if __name__ == "__main__":
-    stage.run(main)
+    script.run(main)

@@ -6,12 +6,12 @@ import bootstrap  # noqa: F401, I001  (first: this checkout's src, a clear error
 import resource
 from pathlib import Path
 
-from mnist_pipeline import checkpoint, files, history, progress, stage, train, tsv
+from mnist_pipeline import checkpoint, files, history, progress, script, train, tsv
 from mnist_pipeline.params import TrainParams, load_dataset, load_params, outcome_params
 
 
 def main() -> None:
-    parser = stage.parser(__doc__)
+    parser = script.parser(__doc__)
     parser.add_argument("--train", type=Path, required=True)
     parser.add_argument("--val", type=Path, required=True)
     parser.add_argument("--model", type=Path, required=True)
@@ -22,9 +22,9 @@ def main() -> None:
 
     images, labels = tsv.read(args.train)
     val_images, val_labels = tsv.read(args.val)
-    stage.log(f"train: {len(labels)} images, validating on {len(val_labels)}, {params}")
+    script.log(f"train: {len(labels)} images, validating on {len(val_labels)}, {params}")
     display = progress.EpochProgress(
-        params.epochs, params.log_every, stage.log, progress.terminal()
+        params.epochs, params.log_every, script.log, progress.terminal()
     )
     with history.live_log(args.history) as live:
         net = train.train(
@@ -35,8 +35,8 @@ def main() -> None:
     saved = checkpoint.checkpoint_bytes(net, outcome_params(params), class_names)
     files.write_bytes_atomic(args.model, saved)
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
-    stage.log(f"train: wrote {args.model} and {args.history}/; peak memory {peak_gb:.2f} GiB")
+    script.log(f"train: wrote {args.model} and {args.history}/; peak memory {peak_gb:.2f} GiB")
 
 
 if __name__ == "__main__":
-    stage.run(main)
+    script.run(main)

@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from .. import files, stage
+from .. import files, script
 from ..errors import PipelineError
 
 
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
         return Path(paths()[name])
 
     if args.command == "report":
-        stage.run(lambda: report(args.metrics or default("metrics")))
+        script.run(lambda: report(args.metrics or default("metrics")))
     elif args.command == "predict":
 
         def run_predict() -> None:
@@ -96,11 +96,11 @@ def main(argv: list[str] | None = None) -> None:
             if not predict_files(args.inputs, args.model or default("model"), args.json):
                 sys.exit(1)
 
-        stage.run(run_predict)
+        script.run(run_predict)
     elif args.command == "serve":
         from .serve import serve
 
-        stage.run(lambda: serve(args.model or default("model"), args.host, args.port))
+        script.run(lambda: serve(args.model or default("model"), args.host, args.port))
     elif args.command == "plots-template":
 
         def write_template() -> None:
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
             files.write_text_atomic(args.out, offline_template(args.node_modules))
             print(f"wrote {args.out}")
 
-        stage.run(write_template)
+        script.run(write_template)
     elif args.command == "push-runs":
 
         def push_runs() -> None:
@@ -118,4 +118,4 @@ def main(argv: list[str] | None = None) -> None:
             records, pushed = push_runs(args.remote)
             print(f"push-runs: {records} run records, {pushed} output files pushed")
 
-        stage.run(push_runs)
+        script.run(push_runs)

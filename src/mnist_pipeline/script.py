@@ -1,4 +1,5 @@
-"""What every stage script shares: argument parsing basics, logging, and clean failure."""
+"""What every script shares, a stage's or an `mnist-pipeline` command's: argument parsing
+basics, logging, and clean failure."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ def parser(description: str | None) -> argparse.ArgumentParser:
 
 
 def run(main: Callable[[], None]) -> None:
-    """Run a stage's main; a user's mistake (PipelineError) ends it with one line, exit 1."""
+    """Run a stage's or a command's main; a user's mistake (PipelineError) ends it with one
+    line, exit 1."""
     from .errors import PipelineError
 
     try:
