@@ -46,12 +46,16 @@ format: $(VENV)/.test-installed ## ruff check --fix, then ruff format
 venv: $(VENV)/.run-installed ## only create .venv from requirements/run.lock
 
 # The experiments and the workspace side by side: validation and test accuracy, test loss and
-# the params that differ between the rows (`dvc exp show` alone has about 90 columns). N=3:
-# the experiments of the last 3 commits. COMPARE_DROP drops every column but those.
+# the params that differ between the rows (`dvc exp show` alone has about 90 columns); failed
+# and queued experiments, which have no results of their own, left out. N=3: the experiments
+# of the last 3 commits. COMPARE_DROP drops every column but the params (train.* names that
+# are metrics excepted), COMPARE_KEEP keeps the three numbers even where they are all equal.
 N ?= 1
-COMPARE_DROP := (?!Experiment$$|val\.accuracy$$|test\.accuracy$$|test\.loss$$|(fetch|prepare|train)\.(?!loss$$|accuracy$$)).*
-compare: $(VENV)/.run-installed ## experiments side by side (N=3: of the last 3 commits)
-	dvc exp show -n $(N) --only-changed --drop '$(COMPARE_DROP)'
+COMPARE_DROP := (?!Experiment$$|(fetch|prepare|train)\.(?!loss$$|accuracy|n$$|per_class)).*
+COMPARE_KEEP := (val|test)\.accuracy$$|test\.loss$$
+compare: $(VENV)/.run-installed
+	dvc exp show -n $(N) --hide-failed --hide-queued --only-changed \
+	  --drop '$(COMPARE_DROP)' --keep '$(COMPARE_KEEP)'
 
 $(VENV)/.run-installed: requirements/run.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -99,8 +103,9 @@ node_modules/.package-lock.json: package-lock.json
 	$(NPM) ci --prefer-offline --fetch-retries=0 --no-audit --no-fund --loglevel=error
 
 # repro, shipped-run and the recipes make the offline page on the way (the venv is ready by
-# then: -o). Where npm cannot, one line says what to do and the run goes on; a setting left
-# naming a page that is gone is dropped, so that DVC's own page (charts from a CDN) works.
+# then: -o). Where npm cannot, one line says what to do and the run goes on; our setting left
+# naming our page that is gone is dropped (a user's own template is kept), so that DVC's own
+# page (charts from a CDN) works.
 offline-page: $(VENV)/.run-installed
 	@mkdir -p build
 	@if ! command -v $(NPM) >/dev/null; then \
@@ -110,8 +115,9 @@ offline-page: $(VENV)/.run-installed
 	  why="npm failed, build/plots-offline.log"; \
 	  todo="run make plots-offline with the npm registry reachable"; fi; \
 	if [ -n "$$why" ]; then \
-	  test -f build/plots-template.html || dvc config --local --unset plots.html_template \
-	    >/dev/null 2>&1 || true; \
+	  test -f build/plots-template.html || \
+	    [ "$$(dvc config --local plots.html_template 2>/dev/null)" != ../build/plots-template.html ] \
+	    || dvc config --local --unset plots.html_template >/dev/null 2>&1 || true; \
 	  echo "note: dvc plots pages need internet to draw their charts ($$why); for an" \
 	    "offline page $$todo" >&2; fi
 

@@ -33,8 +33,12 @@ def experiments(repo, env):
 def make_compare(repo, env):
     """`make compare`'s command as the Makefile writes it, run in `repo`."""
     makefile = (ROOT / "Makefile").read_text()
-    drop = re.search(r"^COMPARE_DROP := (.*)$", makefile, re.M).group(1).replace("$$", "$")
-    command = ["dvc", "exp", "show", "--only-changed", "--drop", drop]
+    drop, keep = (
+        re.search(rf"^COMPARE_{name} := (.*)$", makefile, re.M).group(1).replace("$$", "$")
+        for name in ("DROP", "KEEP")
+    )
+    command = ["dvc", "exp", "show", "--hide-failed", "--hide-queued", "--only-changed"]
+    command += ["--drop", drop, "--keep", keep]
     return run(command, repo, {**env, "COLUMNS": "120"}).stdout
 
 

@@ -7,6 +7,9 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display; before pyplot is imported
+# Matplotlib's own defaults, not a user's matplotlibrc (dpi, fonts...): the PNGs are outputs
+# DVC caches and restores, the same bytes on every machine.
+matplotlib.rcdefaults()
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402

@@ -115,7 +115,12 @@ def main(argv: list[str] | None = None) -> None:
         def push_runs() -> None:
             from .runcache import push_runs
 
-            records, pushed = push_runs(args.remote)
+            records, pushed, incomplete = push_runs(args.remote)
             print(f"push-runs: {records} run records, {pushed} output files pushed")
+            if incomplete:
+                print(
+                    f"push-runs: {incomplete} runs' files are gone from the cache (dvc gc): "
+                    "a clone runs those again", file=sys.stderr,
+                )  # fmt: skip
 
         script.run(push_runs)

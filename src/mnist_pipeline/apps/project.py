@@ -67,7 +67,8 @@ def evaluation(model_path: Path) -> tuple[float, int] | str:
             return f"{named['metrics']} changed since its evaluation: run `dvc repro`"
         test = json.loads(metrics_path.read_text(encoding="utf-8"))["test"]
         return float(test["accuracy"]), int(test["n"])
-    except (PipelineError, OSError, _YAMLError, ValueError, KeyError, TypeError, AttributeError):
+    except (PipelineError, OSError, _YAMLError, ValueError, KeyError, TypeError, AttributeError,
+            OverflowError):  # fmt: skip
         return f"test accuracy unknown: {root}'s dvc.yaml, dvc.lock or metrics unreadable"
 
 
