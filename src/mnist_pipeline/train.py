@@ -12,7 +12,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -75,6 +75,71 @@ def augment(x: torch.Tensor, params: TrainParams, generator: torch.Generator) ->
     return F.grid_sample(x, grid, align_corners=False)  # [bs, 1, 28, 28]
 
 
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, params: TrainParams, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The learning-rate schedule, stepped after every batch; None for a constant rate."""
+    if params.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=params.lr, total_steps=params.epochs * steps_per_epoch
+        )
+    return None
+
+
+def as_tensors(
+    images: np.ndarray, labels: np.ndarray, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """images [n, 28, 28] uint8, labels [n] -> x [n, 1, 28, 28] channels_last, y [n] int64."""
+    x = to_input(images).to(device, memory_format=torch.channels_last)
+    return x, torch.from_numpy(labels.astype(np.int64)).to(device)
+
+
+def train_epoch(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    params: TrainParams,
+    generator: torch.Generator,
+    epoch: int,
+    progress: EpochProgress,
+) -> EpochMetrics:
+    """One pass over x [n, 1, 28, 28], y [n] in mini-batches shuffled by `generator`; the
+    epoch's training loss and accuracy (its validation fields still zero).
+
+    Raises PipelineError when the loss is no longer finite (a learning rate too large)."""
+    model.train()
+    n = len(y)
+    progress.begin_epoch(epoch, math.ceil(n / params.batch_size))
+    augmenting = params.augment_shift > 0 or params.augment_rotate > 0
+    order = torch.randperm(n, generator=generator).to(x.device)
+    loss_sum, loss_total = 0.0, 0.0
+    correct = torch.zeros((), dtype=torch.int64, device=x.device)  # summed on the device
+    for first in range(0, n, params.batch_size):
+        batch = order[first : first + params.batch_size]
+        inputs = augment(x[batch], params, generator) if augmenting else x[batch]
+        optimizer.zero_grad()
+        logits = model(inputs)  # [bs, 10]
+        loss = F.cross_entropy(logits, y[batch])
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        batch_loss = loss.item()
+        loss_sum += batch_loss
+        loss_total += batch_loss * len(batch)
+        correct += (logits.argmax(dim=1) == y[batch]).sum()
+        progress.batch_done(batch_loss, len(batch))
+    progress.epoch_trained()
+    if not math.isfinite(loss_sum):
+        raise PipelineError(
+            f"train: diverged at epoch {epoch}: loss {loss_sum} "
+            f"(try a smaller train.lr than {params.lr})"
+        )
+    return EpochMetrics(epoch, loss_sum, loss_total / n, int(correct) / n, 0.0, 0.0)
+
+
 def validate(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, trained: EpochMetrics
 ) -> EpochMetrics:
@@ -84,11 +149,46 @@ def validate(
     return dataclasses.replace(trained, val_loss=val_loss, val_accuracy=val_accuracy)
 
 
-def report(
-    metrics: EpochMetrics, progress: EpochProgress, on_epoch: Callable[[EpochMetrics], None]
-) -> None:
-    progress.epoch_validated(metrics)
-    on_epoch(metrics)
+class BackgroundValidation:
+    """Validates each epoch on a copy of the weights in a second thread while the next epoch
+    trains (at the default single training thread, the idle core does it), and hands each
+    epoch's complete metrics to `progress` and `on_epoch` in epoch order.
+
+    Validation runs in eval mode under no_grad and draws no random numbers, so training is
+    bit-identical whatever the validation set."""
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        progress: EpochProgress,
+        on_epoch: Callable[[EpochMetrics], None],
+    ) -> None:
+        self.x, self.y, self.progress, self.on_epoch = x, y, progress, on_epoch
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="validate")
+        self.pending: Future[EpochMetrics] | None = None
+        self.waited = 0.0  # seconds the training loop spent copying weights or waiting
+
+    def submit(self, model: nn.Module, trained: EpochMetrics) -> None:
+        """Validate a snapshot of `model` after the epoch `trained` describes."""
+        wait_start = time.monotonic()
+        self.publish_pending()
+        snapshot = copy.deepcopy(model).eval()
+        self.pending = self.executor.submit(validate, snapshot, self.x, self.y, trained)
+        self.waited += time.monotonic() - wait_start
+
+    def publish_pending(self) -> None:
+        if self.pending is not None:
+            metrics = self.pending.result()
+            self.pending = None
+            self.progress.epoch_validated(metrics)
+            self.on_epoch(metrics)
+
+    def finish(self) -> None:
+        """Wait for the last epoch's validation and publish it."""
+        wait_start = time.monotonic()
+        self.publish_pending()
+        self.waited += time.monotonic() - wait_start
 
 
 def train(
@@ -103,74 +203,29 @@ def train(
     """Train a fresh network on images [n, 28, 28] uint8 and labels [n], validating on the
     held-out val_images / val_labels after every epoch; return it on the CPU in eval mode.
 
-    Validation runs on a copy of the weights, in eval mode under no_grad, and draws no random
-    numbers, so training is bit-identical whatever the validation set."""
+    Raises PipelineError for a CUDA device that is not there or a diverging loss."""
     generator = seed_everything(params)
     device = pick_device(params.device)
     # torch's annotations of Module.to leave out memory_format, which it documents and takes.
     model = MnistCnn().to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
-    x = to_input(images).to(device, memory_format=torch.channels_last)  # [n, 1, 28, 28]
-    y = torch.from_numpy(labels.astype(np.int64)).to(device)  # [n]
-    val_x = to_input(val_images).to(device, memory_format=torch.channels_last)  # [m, 1, 28, 28]
-    val_y = torch.from_numpy(val_labels.astype(np.int64)).to(device)  # [m]
-    n = len(y)
-    steps_per_epoch = math.ceil(n / params.batch_size)
+    x, y = as_tensors(images, labels, device)
     optimizer = make_optimizer(model, params)
-    scheduler = None
-    if params.schedule == "onecycle":
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=params.lr, total_steps=params.epochs * steps_per_epoch
-        )
-    augmenting = params.augment_shift > 0 or params.augment_rotate > 0
+    scheduler = make_scheduler(optimizer, params, math.ceil(len(y) / params.batch_size))
     start = time.monotonic()
-    waited = 0.0  # seconds the training loop spent on validation (copying, waiting)
-    # Each epoch is validated on a copy of the weights in a second thread, while the next
-    # epoch trains: at the default single training thread the validation uses the idle core.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="validate") as validator:
-        pending = None
-        for epoch in range(1, params.epochs + 1):
-            model.train()
-            progress.begin_epoch(epoch, steps_per_epoch)
-            order = torch.randperm(n, generator=generator).to(device)
-            loss_sum, loss_total = 0.0, 0.0
-            correct = torch.zeros((), dtype=torch.int64, device=device)
-            for first in range(0, n, params.batch_size):
-                batch = order[first : first + params.batch_size]
-                inputs = augment(x[batch], params, generator) if augmenting else x[batch]
-                optimizer.zero_grad()
-                logits = model(inputs)  # [bs, 10]
-                loss = F.cross_entropy(logits, y[batch])
-                loss.backward()
-                optimizer.step()
-                if scheduler is not None:
-                    scheduler.step()
-                batch_loss = loss.item()
-                loss_sum += batch_loss
-                loss_total += batch_loss * len(batch)
-                correct += (logits.argmax(dim=1) == y[batch]).sum()
-                progress.batch_done(batch_loss, len(batch))
-            progress.epoch_trained()
-            if not math.isfinite(loss_sum):
-                raise PipelineError(
-                    f"train: diverged at epoch {epoch}: loss {loss_sum} "
-                    f"(try a smaller train.lr than {params.lr})"
-                )
-            wait_start = time.monotonic()
-            if pending is not None:
-                report(pending.result(), progress, on_epoch)
-            snapshot = copy.deepcopy(model).eval()
-            trained = EpochMetrics(epoch, loss_sum, loss_total / n, int(correct) / n, 0.0, 0.0)
-            pending = validator.submit(validate, snapshot, val_x, val_y, trained)
-            waited += time.monotonic() - wait_start
-        wait_start = time.monotonic()
-        # train.epochs is at least 1 (params), so the loop left a validation pending.
-        report(pending.result(), progress, on_epoch)  # type: ignore[union-attr]
-        waited += time.monotonic() - wait_start
-    elapsed = time.monotonic() - start
-    progress.log(
-        f"train: {params.epochs} epochs in {elapsed:.1f} s on {device} "
-        f"(of which {waited:.1f} s waiting for validation)"
+    validation = BackgroundValidation(
+        *as_tensors(val_images, val_labels, device), progress, on_epoch
     )
-    model = model.to("cpu", memory_format=torch.contiguous_format)
-    model.eval()
-    return model
+    try:
+        for epoch in range(1, params.epochs + 1):
+            trained = train_epoch(
+                model, x, y, optimizer, scheduler, params, generator, epoch, progress
+            )
+            validation.submit(model, trained)
+        validation.finish()
+    finally:
+        validation.executor.shutdown(cancel_futures=True)
+    progress.log(
+        f"train: {params.epochs} epochs in {time.monotonic() - start:.1f} s on {device} "
+        f"(of which {validation.waited:.1f} s waiting for validation)"
+    )
+    return model.to("cpu", memory_format=torch.contiguous_format).eval()
