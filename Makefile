@@ -51,7 +51,7 @@ venv: $(VENV)/.run-installed ## only create .venv from requirements/run.lock
 # of the last 3 commits. COMPARE_DROP drops every column but the params (train.* names that
 # are metrics excepted), COMPARE_KEEP keeps the three numbers even where they are all equal.
 N ?= 1
-COMPARE_DROP := (?!Experiment$$|(fetch|prepare|train)\.(?!loss$$|accuracy|n$$|per_class)).*
+COMPARE_DROP := (?!Experiment$$|dataset$$|(fetch|prepare|train)\.(?!loss$$|accuracy|n$$|per_class)).*
 COMPARE_KEEP := (val|test)\.accuracy$$|test\.loss$$
 compare: $(VENV)/.run-installed
 	dvc exp show -n $(N) --hide-failed --hide-queued --only-changed \

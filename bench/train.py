@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from mnist_pipeline import datasets, idx
 from mnist_pipeline.model import MnistCnn
-from mnist_pipeline.params import TrainParams
+from mnist_pipeline.params import load_params
 from mnist_pipeline.progress import EpochProgress
 from mnist_pipeline.train import train
 
@@ -94,10 +94,11 @@ def main() -> None:
     )
     images, labels = all_images[:N_IMAGES], all_labels[:N_IMAGES]
     val = all_images[-N_IMAGES:], all_labels[-N_IMAGES:]  # prepare's default hold-out
-    params = TrainParams(epochs=args.epochs, threads=args.threads, log_every=10**6)
+    overrides = {"train.epochs": args.epochs, "train.threads": args.threads}
+    params = load_params(ROOT / "params.yaml", overrides).train  # the reference recipe
 
     def project(val_images: np.ndarray, val_labels: np.ndarray) -> None:
-        quiet = EpochProgress(params.epochs, params.log_every, lambda line: None, None)
+        quiet = EpochProgress(params.epochs, 10**6, lambda line: None, None)
         train(images, labels, val_images, val_labels, params, quiet)
 
     runners = {

@@ -6,7 +6,7 @@ import bootstrap  # noqa: F401, I001  (first: this checkout's src, a clear error
 from pathlib import Path
 
 from mnist_pipeline import checkpoint, evaluate, files, inference, model, records, script, tsv
-from mnist_pipeline.params import load_dataset
+from mnist_pipeline.params import load_params
 
 
 def main() -> None:
@@ -19,7 +19,7 @@ def main() -> None:
     parser.add_argument("--predictions", type=Path, required=True)
     args = parser.parse_args()
 
-    class_names = list(load_dataset(args.params).class_names)
+    class_names = list(load_params(args.params).data.class_names)
     net, _ = checkpoint.load_checkpoint(args.model)
     train_images, train_labels = tsv.read(args.train)
     test_images, test_labels = tsv.read(args.test)

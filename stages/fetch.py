@@ -1,4 +1,5 @@
-"""Stage fetch: the four IDX files of fetch.dataset, md5-verified, decompressed into one folder."""
+"""Stage fetch: the four IDX files of the data set params.yaml names, md5-verified and
+decompressed into one folder."""
 
 import bootstrap  # noqa: F401, I001  (first: this checkout's src, a clear error without the venv)
 
@@ -6,18 +7,18 @@ import os
 from pathlib import Path
 
 from mnist_pipeline import datasets, fetch, files, script
-from mnist_pipeline.params import FetchParams, load_params
+from mnist_pipeline.params import load_params
 
 
 def main() -> None:
     parser = script.parser(__doc__)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    params = load_params(args.params, "fetch", FetchParams)
+    params = load_params(args.params)
 
-    dataset = datasets.DATASETS[params.dataset]
-    md5 = datasets.expected_md5(dataset, params.md5)
-    sources = fetch.sources_with_env(params.sources.get(params.dataset, []), os.environ)
+    dataset = params.data
+    md5 = datasets.expected_md5(dataset, params.fetch.md5)
+    sources = fetch.sources_with_env(params.fetch.sources.get(dataset.name, []), os.environ)
     listed = "".join(f"\n  {source}" for source in sources)
     script.log(f"fetch: {dataset.name}, {len(md5)} files; sources, in order:{listed}")
     # Built in a temporary folder and swapped in whole: the folder never holds a partial set.

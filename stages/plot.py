@@ -6,7 +6,7 @@ import bootstrap  # noqa: F401, I001  (first: this checkout's src, a clear error
 from pathlib import Path
 
 from mnist_pipeline import figures, files, history, records, script, tsv
-from mnist_pipeline.params import load_dataset
+from mnist_pipeline.params import load_params
 
 
 def main() -> None:
@@ -17,7 +17,7 @@ def main() -> None:
     for output in ("confusion", "per-class", "curves-png", "confusion-png", "misclassified-png"):
         parser.add_argument(f"--{output}", type=Path, required=True)
     args = parser.parse_args()
-    class_names = list(load_dataset(args.params).class_names)
+    class_names = list(load_params(args.params).data.class_names)
 
     curves = history.read(args.history)
     actual, predicted = records.read_predictions(args.predictions, class_names)

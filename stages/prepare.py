@@ -5,7 +5,7 @@ import bootstrap  # noqa: F401, I001  (first: this checkout's src, a clear error
 from pathlib import Path
 
 from mnist_pipeline import datasets, files, idx, prepare, script, tsv
-from mnist_pipeline.params import PrepareParams, load_params
+from mnist_pipeline.params import load_params
 
 
 def main() -> None:
@@ -16,7 +16,7 @@ def main() -> None:
             f"--{split}", type=Path, required=True, help=f"the {split} TSV to write"
         )
     args = parser.parse_args()
-    params = load_params(args.params, "prepare", PrepareParams)
+    params = load_params(args.params).prepare
 
     # Everything is checked and converted before the first file is written.
     images, labels = idx.read_split(

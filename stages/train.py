@@ -7,7 +7,7 @@ import resource
 from pathlib import Path
 
 from mnist_pipeline import checkpoint, files, history, progress, script, train, tsv
-from mnist_pipeline.params import TrainParams, load_dataset, load_params, outcome_params
+from mnist_pipeline.params import load_params
 
 
 def main() -> None:
@@ -17,14 +17,14 @@ def main() -> None:
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--history", type=Path, required=True)
     args = parser.parse_args()
-    params = load_params(args.params, "train", TrainParams)
-    class_names = list(load_dataset(args.params).class_names)
+    everything = load_params(args.params)
+    params, class_names = everything.train, list(everything.data.class_names)
 
     images, labels = tsv.read(args.train)
     val_images, val_labels = tsv.read(args.val)
     script.log(f"train: {len(labels)} images, validating on {len(val_labels)}, {params}")
     display = progress.EpochProgress(
-        params.epochs, params.log_every, script.log, progress.terminal()
+        params.epochs, everything.log_every, script.log, progress.terminal()
     )
     with history.live_log(args.history) as live:
         net = train.train(
@@ -32,7 +32,7 @@ def main() -> None:
             on_epoch=lambda metrics: history.log_epoch(live, metrics),
         )  # fmt: skip
     # Written only after training finished: a diverged or interrupted run leaves no model.
-    saved = checkpoint.checkpoint_bytes(net, outcome_params(params), class_names)
+    saved = checkpoint.checkpoint_bytes(net, params.model_dump(), class_names)
     files.write_bytes_atomic(args.model, saved)
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
     script.log(f"train: wrote {args.model} and {args.history}/; peak memory {peak_gb:.2f} GiB")

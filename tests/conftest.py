@@ -31,7 +31,7 @@ SMALL_RUN = {
     "prepare.n_test": 50,
     "train.epochs": 2,
     "train.lr": 0.05,
-    "train.log_every": 1,
+    "log_every": 1,
 }
 
 

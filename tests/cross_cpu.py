@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
 
 from mnist_pipeline import checkpoint, evaluate, inference, model, train  # noqa: E402
-from mnist_pipeline.params import TrainParams, outcome_params  # noqa: E402
+from mnist_pipeline.params import load_params  # noqa: E402
 from mnist_pipeline.progress import EpochProgress  # noqa: E402
 
 NAMES = [str(k) for k in range(10)]
@@ -28,10 +29,11 @@ def main(numerics: str) -> None:
     images = rng.integers(0, 256, size=(25, 28, 28), dtype=np.uint8)
     labels = np.arange(25, dtype=np.uint8) % 10
     # 2 epochs of 10 images (one batch): 20 image-steps, validated on 5 after each.
-    params = TrainParams(epochs=2, lr=0.05, log_every=10**6, numerics=numerics)
-    progress = EpochProgress(params.epochs, params.log_every, lambda line: None, None)
+    overrides = {"train.epochs": 2, "train.lr": 0.05, "train.numerics": numerics}
+    params = load_params(ROOT / "params.yaml", overrides).train
+    progress = EpochProgress(params.epochs, 10**6, lambda line: None, None)
     net = train.train(images[:10], labels[:10], images[10:15], labels[10:15], params, progress)
-    saved = checkpoint.checkpoint_bytes(net, outcome_params(params), NAMES)
+    saved = checkpoint.checkpoint_bytes(net, params.model_dump(), NAMES)
     # Evaluate as the evaluate stage does: from the checkpoint file.
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.pt"

@@ -70,14 +70,22 @@ def synthetic_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def fit(images, labels, params, val=None, log=lambda line: None):
-    """Train quietly with a validation set (by default 50 synthetic images); return the model
-    and the list of per-epoch metrics."""
+def train_params(**overrides):
+    """The train section of the repo's params.yaml (the one home of the defaults) with
+    `overrides` applied, validated as the train stage validates it."""
+    from mnist_pipeline.params import load_params
+
+    return load_params(ROOT / "params.yaml", {f"train.{k}": v for k, v in overrides.items()}).train
+
+
+def fit(images, labels, params, val=None, log=lambda line: None, log_every=1):
+    """Train quietly with a validation set (by default 50 synthetic images), a log line every
+    `log_every` epochs; return the model and the list of per-epoch metrics."""
     from mnist_pipeline.progress import EpochProgress
     from mnist_pipeline.train import train
 
     history = []
-    progress = EpochProgress(params.epochs, params.log_every, log, bar_stream=None)
+    progress = EpochProgress(params.epochs, log_every, log, bar_stream=None)
     val = synthetic_split(50, seed=7) if val is None else val
     model = train(images, labels, *val, params, progress, on_epoch=history.append)
     return model, history
@@ -168,12 +176,16 @@ def copy_project(dest: Path, extra: list[str] = (), root: Path = ROOT) -> Path:
 
 
 def update_params(repo: Path, changes: dict) -> None:
-    """Apply {"section.key": value} to the repo's params.yaml."""
+    """Apply {"section.key": value} (or {"key": value} for a top-level key) to the repo's
+    params.yaml."""
     path = repo / "params.yaml"
     params = yaml.safe_load(path.read_text())
     for dotted, value in changes.items():
-        section, key = dotted.split(".", 1)
-        params[section][key] = value
+        *sections, key = dotted.split(".")
+        node = params
+        for section in sections:
+            node = node[section]
+        node[key] = value
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 

@@ -180,14 +180,14 @@ def test_another_data_set_s_file_is_named_as_such(tmp_path, monkeypatch):
 
 
 def test_digits_given_for_fashion_mnist_are_named_in_the_fetch_stage_s_error(tmp_path):
-    """The fetch stage as dvc.yaml runs it, fetch.dataset fashion-mnist, MNIST_SOURCE at the
+    """The fetch stage as dvc.yaml runs it, dataset fashion-mnist, MNIST_SOURCE at the
     real MNIST: the error says whose files they are and what the variable should name."""
     from helpers import REAL_MNIST, copy_project, run, stage_command, tool_env, update_params
 
     if real_mnist_file(TRAIN_IMAGES) is None:  # the first file fetched
         pytest.skip(NO_REAL_MNIST)
     repo = copy_project(tmp_path / "repo")
-    update_params(repo, {"fetch.dataset": "fashion-mnist", "fetch.sources": {}})
+    update_params(repo, {"dataset": "fashion-mnist", "fetch.sources": {}})
     result = run(stage_command("fetch"), repo, tool_env(MNIST_SOURCE=str(REAL_MNIST)), check=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.splitlines() == [

@@ -7,8 +7,6 @@ import pytest
 
 from mnist_pipeline import files
 from mnist_pipeline.errors import PipelineError
-from mnist_pipeline.params import TrainParams
-from mnist_pipeline.train import make_optimizer
 
 
 def test_the_folder_swap_never_leaves_a_moment_without_a_complete_folder(tmp_path):
@@ -65,12 +63,3 @@ def test_reading_fails_with_one_line_naming_the_file(tmp_path, make, message):
     make(path)
     with pytest.raises(PipelineError, match=re.escape(f"{path}: {message}")):
         files.read_text(path)
-
-
-def test_an_unknown_optimizer_is_an_error_not_a_fallback():
-    from mnist_pipeline.model import MnistCnn
-
-    params = TrainParams()
-    object.__setattr__(params, "optimizer", "adam")  # past the params check, as code could be
-    with pytest.raises(PipelineError, match="train.optimizer: unknown optimizer 'adam'"):
-        make_optimizer(MnistCnn(), params)

@@ -8,7 +8,7 @@ import pytest
 
 from helpers import commit, run, tool_env
 from mnist_pipeline.errors import PipelineError
-from mnist_pipeline.params import TrainParams, load_params, read_params
+from mnist_pipeline.params import load_params, read_params
 
 # Values as a user types them after -S (or by hand): under YAML 1.1 (PyYAML) several of them
 # read differently: '1e-05' is a string, 010 is 8, yes and on are true.
@@ -56,7 +56,7 @@ def test_an_exponent_float_trains(tmp_path):
     params = (Path(__file__).parents[1] / "params.yaml").read_text()
     path = tmp_path / "params.yaml"
     path.write_text(params.replace("weight_decay: 0.0", "weight_decay: 1e-05"))
-    assert load_params(path, "train", TrainParams).weight_decay == 1e-05
+    assert load_params(path).train.weight_decay == 1e-05
 
 
 def test_yes_is_not_true(tmp_path):
@@ -65,7 +65,7 @@ def test_yes_is_not_true(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text(params.replace("nesterov: false", "nesterov: yes"))
     with pytest.raises(PipelineError, match="train.nesterov: expected true or false, got 'yes'"):
-        load_params(path, "train", TrainParams)
+        load_params(path)
 
 
 def test_a_duplicate_key_is_refused_naming_it(tmp_path):

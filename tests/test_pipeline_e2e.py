@@ -54,7 +54,7 @@ def test_a_print_only_param_reruns_nothing(pipeline_repo):
     repo, env = pipeline_repo
     repro(repo, env)
     model = (repo / "models/model.pt").read_bytes()
-    update_params(repo, {"train.log_every": 7})
+    update_params(repo, {"log_every": 7})
     assert repro(repo, env) == []
     assert repro(repo, env, "--force", "--single-item", "train") == ["train"]  # same model
     assert (repo / "models/model.pt").read_bytes() == model
@@ -185,7 +185,7 @@ def test_fashion_mnist_end_to_end(tmp_path):
         )
     repo = copy_project(tmp_path / "repo")
     update_params(repo, {
-        "fetch.dataset": "fashion-mnist", "fetch.sources": {},
+        "dataset": "fashion-mnist", "fetch.sources": {},
         "prepare.n_train": 1000, "prepare.n_val": 500, "prepare.n_test": 500,
         "prepare.selection": "stratified",
         "train.epochs": 3, "train.lr": 0.05,

@@ -13,13 +13,20 @@ import yaml
 from PIL import Image
 
 import photos
-from helpers import NO_REAL_MNIST, ROOT, fit, real_mnist_file, synthetic_split, tool_env
+from helpers import (
+    NO_REAL_MNIST,
+    ROOT,
+    fit,
+    real_mnist_file,
+    synthetic_split,
+    tool_env,
+    train_params,
+)
 from mnist_pipeline import checkpoint, evaluate, idx, inference, tsv
 from mnist_pipeline.apps import preprocess
 from mnist_pipeline.datasets import TEST_IMAGES, TEST_LABELS
 from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.model import to_input
-from mnist_pipeline.params import TrainParams
 
 NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 NO_PROJECT = "test accuracy unknown: no dvc.yaml in its folder or above"
@@ -247,7 +254,7 @@ def test_a_file_too_large_for_an_image_is_refused_without_reading_it_whole(tmp_p
 @pytest.fixture(scope="module")
 def synthetic_model(tmp_path_factory):
     images, labels = synthetic_split(200, seed=0)
-    net, _ = fit(images, labels, TrainParams(epochs=3, lr=0.05))
+    net, _ = fit(images, labels, train_params(epochs=3, lr=0.05))
     path = tmp_path_factory.mktemp("model") / "model.pt"
     path.write_bytes(checkpoint.checkpoint_bytes(net, {}, NAMES))
     return path

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from schemathesis import checks
 
-from helpers import ARTIFACTS, fit, synthetic_split
+from helpers import ARTIFACTS, fit, synthetic_split, train_params
 from mnist_pipeline import checkpoint, evaluate, inference
 from mnist_pipeline.apps import preprocess
 from mnist_pipeline.apps.serve import (
@@ -33,7 +33,6 @@ from mnist_pipeline.apps.serve import (
     Predictor,
     make_server,
 )
-from mnist_pipeline.params import TrainParams
 
 NAMES = [str(i) for i in range(10)]
 
@@ -47,7 +46,7 @@ def png(image: np.ndarray) -> bytes:
 @pytest.fixture(scope="module")
 def synthetic_model(tmp_path_factory):
     images, labels = synthetic_split(200, seed=0)
-    net, _ = fit(images, labels, TrainParams(epochs=3, lr=0.05))
+    net, _ = fit(images, labels, train_params(epochs=3, lr=0.05))
     path = tmp_path_factory.mktemp("model") / "model.pt"
     path.write_bytes(checkpoint.checkpoint_bytes(net, {"lr": 0.05}, NAMES))
     return path

@@ -4,15 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import fit, synthetic_split
+from helpers import fit, synthetic_split, train_params
 from mnist_pipeline import evaluate, inference
 from mnist_pipeline.checkpoint import checkpoint_bytes
 from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.model import to_input
-from mnist_pipeline.params import TrainParams
 
 NAMES = [str(i) for i in range(10)]
-QUICK = TrainParams(epochs=3, batch_size=10, lr=0.05, log_every=1)
+QUICK = train_params(epochs=3, batch_size=10, lr=0.05)
 VAL = synthetic_split(50, seed=7)  # helpers.fit's validation set
 
 
@@ -39,7 +38,7 @@ def test_training_learns_the_synthetic_classes():
 
 def test_validation_metrics_are_those_of_the_model_after_each_epoch():
     images, labels = synthetic_split(100, seed=0)
-    params = TrainParams(epochs=1, batch_size=10, lr=0.05)
+    params = train_params(epochs=1, batch_size=10, lr=0.05)
     model, history = fit(images, labels, params)
     loss, accuracy = evaluate.loss_and_accuracy(
         inference.predict_logits(model, to_input(VAL[0])), torch.from_numpy(VAL[1].astype(np.int64))
@@ -61,7 +60,7 @@ def test_validation_does_not_change_training():
 def test_log_lines_only_for_logged_epochs():
     images, labels = synthetic_split(50, seed=0)
     lines = []
-    fit(images, labels, TrainParams(epochs=7, lr=0.05, log_every=3), log=lines.append)
+    fit(images, labels, train_params(epochs=7, lr=0.05), log=lines.append, log_every=3)
     epochs = [line.split()[1] for line in lines if line.startswith("epoch")]
     assert epochs == ["1/7", "3/7", "6/7", "7/7"]
     assert all("val acc" in line for line in lines if line.startswith("epoch"))
@@ -73,14 +72,14 @@ def test_same_params_give_byte_identical_model_and_log():
     first = _train_bytes(images, labels, QUICK)
     second = _train_bytes(images, labels, QUICK)
     assert first[0] == second[0] and first[1] == second[1]
-    other_seed = _train_bytes(images, labels, TrainParams(**{**QUICK.__dict__, "seed": 1}))
+    other_seed = _train_bytes(images, labels, QUICK.model_copy(update={"seed": 1}))
     assert other_seed[0] != first[0]
 
 
 def test_diverging_training_stops_naming_the_epoch():
     images, labels = synthetic_split(50, seed=0)
     with pytest.raises(PipelineError, match=r"train: diverged at epoch \d+: loss (nan|inf)"):
-        fit(images, labels, TrainParams(epochs=5, lr=1e6))
+        fit(images, labels, train_params(epochs=5, lr=1e6))
 
 
 def test_wilson_interval_matches_known_values():
@@ -101,9 +100,9 @@ def test_split_metrics_counts_and_loss():
 def test_better_recipes_train_reproducibly():
     images, labels = synthetic_split(100, seed=0)
     recipes = [
-        TrainParams(epochs=2, batch_size=16, lr=0.003, optimizer="adamw", weight_decay=0.01,
+        train_params(epochs=2, batch_size=16, lr=0.003, optimizer="adamw", weight_decay=0.01,
                     schedule="onecycle", augment_shift=2, augment_rotate=10),
-        TrainParams(epochs=2, batch_size=16, lr=0.05, momentum=0.9, nesterov=True,
+        train_params(epochs=2, batch_size=16, lr=0.05, momentum=0.9, nesterov=True,
                     weight_decay=5e-4, schedule="onecycle", augment_shift=1),
     ]  # fmt: skip
     for params in recipes:
@@ -117,8 +116,8 @@ def test_augmentation_moves_pixels_but_keeps_shapes():
 
     x = to_input(synthetic_split(8, seed=0)[0])
     generator = torch.Generator().manual_seed(0)
-    assert torch.allclose(augment(x, TrainParams(), generator), x, atol=1e-4)  # no shift, no turn
-    moved = augment(x, TrainParams(augment_shift=3, augment_rotate=15), generator)
+    assert torch.allclose(augment(x, train_params(), generator), x, atol=1e-4)  # no shift, no turn
+    moved = augment(x, train_params(augment_shift=3, augment_rotate=15), generator)
     assert moved.shape == x.shape and not torch.allclose(moved, x, atol=1e-3)
     assert float(moved.min()) >= 0 and float(moved.max()) <= 1 + 1e-6
 
@@ -141,7 +140,7 @@ def test_on_a_terminal_a_bar_per_epoch_shows_loss_and_validation_accuracy():
 
     images, labels = synthetic_split(50, seed=0)
     screen, lines = io.StringIO(), []
-    params = TrainParams(epochs=3, lr=0.05, log_every=2)
+    params = train_params(epochs=3, lr=0.05)
     train(images, labels, *VAL, params, EpochProgress(3, 2, lines.append, screen))
     shown = screen.getvalue()
     assert all(f"epoch {e}/3:   0%|" in shown and "/5 [" in shown for e in (1, 2, 3))  # bars

@@ -206,7 +206,7 @@ def sources_with_env(sources: list[str], environ: Mapping[str, str]) -> list[str
 
 def offline_hint(environ: Mapping[str, str], dataset: str) -> str:
     """What to do when no source worked, naming the variable the user set, if any, and the
-    data set fetch.dataset asks for (the variables serve every data set)."""
+    data set `dataset` asks for (the variables serve every data set)."""
     for variable in SOURCE_VARIABLES:
         if environ.get(variable, "").strip():
             return (

@@ -1,20 +1,27 @@
-"""Typed params: one frozen dataclass per params.yaml section, strictly validated.
+"""Typed params: params.yaml read as DVC reads it and validated whole, strictly, by pydantic.
 
-Every key of a section must be known, present and of the declared type, so a typo such as
-`train.lrr` or `epochs: "50"` stops the stage with a message naming the key instead of
-silently training with a default.
+Every key must be known, present and of its declared type, so a typo such as `train.lrr` or
+`epochs: "50"` stops the stage with one line naming the key instead of silently training with
+a default. The models hold no defaults: params.yaml is their one home, and tests and benchmarks
+start from it with overrides (`load_params(path, {"train.epochs": 3})`, as `dvc exp run -S`).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import reprlib
-import typing
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from ruamel.yaml import YAML
 from ruamel.yaml import YAMLError as _YAMLError
 
@@ -22,115 +29,79 @@ from .datasets import DATASETS, Dataset
 from .errors import PipelineError
 from .files import read_text
 
-
-def _require(ok: bool, key: str, expected: str) -> None:
-    if not ok:
-        raise PipelineError(f"params: {key}: expected {expected}")
+Count = Annotated[int, Field(ge=1)]
+Seed = Annotated[int, Field(ge=0, lt=2**63)]  # what torch.manual_seed and numpy accept
 
 
-@dataclass(frozen=True)
-class FetchParams:
-    dataset: Literal["mnist", "fashion-mnist"] = "mnist"
+def _known_dataset(name: str) -> str:
+    if name not in DATASETS:
+        raise ValueError("a data set name: " + " or ".join(DATASETS))
+    return name
+
+
+DatasetName = Annotated[str, AfterValidator(_known_dataset)]
+
+
+class _Section(BaseModel):
+    # strict: no "50" for 50, no 1 for true; an int is still taken for a float (YAML writes 1).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+class FetchParams(_Section):
     # Per data set, the mirrors (base URLs) and local folders to try, in order.
-    sources: dict[str, list[str]] = field(default_factory=dict)
+    sources: dict[DatasetName, list[str]]
     # Expected md5 of each decompressed file by name; empty means the dataset's canonical values.
-    md5: dict[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        known = typing.get_args(typing.get_type_hints(FetchParams)["dataset"])
-        for name in self.sources:
-            _require(name in known, f"fetch.sources.{name}", "a data set name: " + ", ".join(known))
+    md5: dict[str, str]
 
 
-@dataclass(frozen=True)
-class PrepareParams:
-    n_train: int = 1000
-    n_val: int = 1000  # held out from the end of the training split, never trained on
-    n_test: int = 100
-    selection: Literal["first", "random", "stratified"] = "first"
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        _require(self.n_train >= 1, "prepare.n_train", "an integer >= 1")
-        _require(self.n_val >= 1, "prepare.n_val", "an integer >= 1")
-        _require(self.n_test >= 1, "prepare.n_test", "an integer >= 1")
-        _require(0 <= self.seed < 2**63, "prepare.seed", "an integer from 0 to 2**63 - 1")
+class PrepareParams(_Section):
+    n_train: Count
+    n_val: Count  # held out from the end of the training split, never trained on
+    n_test: Count
+    selection: Literal["first", "random", "stratified"]
+    seed: Seed
 
 
-@dataclass(frozen=True)
-class TrainParams:
-    """Defaults: the reference tutorial's recipe (plain SGD, constant rate, no augmentation)."""
-
-    seed: int = 0
-    epochs: int = 50
-    batch_size: int = 10
-    lr: float = 0.005  # the peak rate under the onecycle schedule
-    optimizer: Literal["sgd", "adamw"] = "sgd"
-    momentum: float = 0.0  # sgd only
-    nesterov: bool = False  # sgd only, needs momentum > 0
-    weight_decay: float = 0.0
-    schedule: Literal["constant", "onecycle"] = "constant"
-    augment_shift: float = 0.0  # random shift of up to this many pixels
-    augment_rotate: float = 0.0  # random rotation of up to this many degrees
-    # Print-only: it cannot change an output, so it is neither a dependency of the train stage
-    # in dvc.yaml nor recorded in the checkpoint (see outcome_params).
-    log_every: int = field(default=5, metadata={"print_only": True})
-    threads: int = 1
+class TrainParams(_Section):
+    seed: Seed
+    epochs: Count
+    batch_size: Count
+    lr: Annotated[float, Field(gt=0)]  # the peak rate under the onecycle schedule
+    optimizer: Literal["sgd", "adamw"]
+    momentum: Annotated[float, Field(ge=0, lt=1)]  # sgd only
+    nesterov: bool  # sgd only, needs momentum > 0
+    weight_decay: Annotated[float, Field(ge=0)]
+    schedule: Literal["constant", "onecycle"]
+    augment_shift: Annotated[float, Field(ge=0, le=8)]  # pixels
+    augment_rotate: Annotated[float, Field(ge=0, le=45)]  # degrees
+    threads: Annotated[int, Field(ge=1, le=256)]
     # portable: the same bytes on any x86-64 CPU with AVX2; native: the CPU's fastest kernels
-    numerics: Literal["portable", "native"] = "portable"
-    device: Literal["auto", "cpu", "cuda"] = "cpu"
+    numerics: Literal["portable", "native"]
+    device: Literal["auto", "cpu", "cuda"]
 
-    def __post_init__(self) -> None:
-        _require(0 <= self.seed < 2**63, "train.seed", "an integer from 0 to 2**63 - 1")
-        _require(self.epochs >= 1, "train.epochs", "an integer >= 1")
-        _require(self.batch_size >= 1, "train.batch_size", "an integer >= 1")
-        _require(self.lr > 0, "train.lr", "a number > 0")
-        _require(0 <= self.momentum < 1, "train.momentum", "a number from 0 to below 1")
-        _require(
-            not self.nesterov or (self.optimizer == "sgd" and self.momentum > 0),
-            "train.nesterov",
-            "false unless train.optimizer is sgd with train.momentum > 0",
-        )
-        _require(self.weight_decay >= 0, "train.weight_decay", "a number >= 0")
-        _require(0 <= self.augment_shift <= 8, "train.augment_shift", "a number of pixels, 0-8")
-        _require(
-            0 <= self.augment_rotate <= 45, "train.augment_rotate", "a number of degrees, 0-45"
-        )
-        _require(self.log_every >= 1, "train.log_every", "an integer >= 1")
-        _require(1 <= self.threads <= 256, "train.threads", "an integer from 1 to 256")
+    @field_validator("nesterov")
+    @classmethod
+    def _nesterov_needs_sgd_momentum(cls, nesterov: bool, info: ValidationInfo) -> bool:
+        if nesterov and not (info.data.get("optimizer") == "sgd" and info.data.get("momentum")):
+            raise ValueError("false unless train.optimizer is sgd with train.momentum > 0")
+        return nesterov
 
 
-def print_only_keys(cls: type) -> set[str]:
-    """The fields of a params class that only change what is printed."""
-    return {f.name for f in dataclasses.fields(cls) if f.metadata.get("print_only")}
+class Params(_Section):
+    """The whole params.yaml. `dataset` is read by several stages (fetch, train, evaluate,
+    plot), so it has a key of its own; `log_every` only changes what train prints, so no
+    stage depends on it."""
 
+    dataset: DatasetName
+    log_every: Count
+    fetch: FetchParams
+    prepare: PrepareParams
+    train: TrainParams
 
-def outcome_params(params) -> dict:
-    """The params that can change a stage's outputs (all but the print-only ones), as a dict."""
-    skip = print_only_keys(type(params))
-    return {k: v for k, v in dataclasses.asdict(params).items() if k not in skip}
-
-
-def _describe(tp: object) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return "one of " + ", ".join(repr(c) for c in typing.get_args(tp))
-    if origin is list:
-        return "a list of strings"
-    if origin is dict:
-        value = (
-            "lists of strings" if typing.get_origin(typing.get_args(tp)[1]) is list else "strings"
-        )
-        return f"a mapping of strings to {value}"
-    return TYPE_NAMES[tp]
-
-
-TYPE_NAMES: dict[object, str] = {
-    int: "an integer",
-    float: "a finite number",
-    str: "a string",
-    bool: "true or false",
-}
+    @property
+    def data(self) -> Dataset:
+        """The data set `dataset` names: the route by which stages learn its class names."""
+        return DATASETS[self.dataset]
 
 
 # A rejected value is shown this short: a YAML alias bomb expands to gigabytes when printed.
@@ -141,50 +112,41 @@ def _shown(value: object) -> str:
     return short.repr(value)
 
 
-def _matches(value: object, tp: object) -> bool:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return value in typing.get_args(tp)
-    if origin is list:
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
-    if origin is dict:
-        value_type = typing.get_args(tp)[1]
-        return isinstance(value, dict) and all(
-            isinstance(k, str) and _matches(v, value_type) for k, v in value.items()
-        )
-    if tp is float:  # YAML writes 1 or 1e-3 for numbers; bool is an int subclass, reject it
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            return False
-        try:
-            return math.isfinite(float(value))  # .inf, .nan and 1e400 are no learning rates
-        except OverflowError:  # an integer too large for a float
-            return False
-    if tp is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, tp)  # type: ignore[arg-type]
+def _first_error(error: ValidationError) -> str:
+    """pydantic's first complaint as one line: `params: train.epochs: <what>, got <value>`."""
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"] if part != "[key]")
+    if first["type"] == "extra_forbidden":
+        *sections, _ = first["loc"]
+        model: object = Params
+        for section in sections:  # down to the model whose fields the key was not among
+            model = getattr(model, "model_fields", {})[section].annotation
+        known = ", ".join(getattr(model, "model_fields", {}))
+        return f"params: {key}: unknown key (known: {known})"
+    if first["type"] == "missing":
+        return f"params: {key}: missing"
+    if first["type"] in ("model_type", "dict_type"):
+        return f"params: {key}: expected a mapping of keys, got {_shown(first['input'])}"
+    if first["type"] in EXPECTED:
+        what = "expected " + EXPECTED[first["type"]]
+    elif first["type"] == "literal_error":
+        what = "expected " + first["ctx"]["expected"]
+    elif first["type"] == "value_error":
+        what = "expected " + str(first["ctx"]["error"])
+    else:  # a range: "input should be greater than 0"
+        what = first["msg"][0].lower() + first["msg"][1:]
+    return f"params: {key}: {what}, got {_shown(first['input'])}"
 
 
-def parse_section(cls: type, section: str, values: object):
-    """Build `cls` from the mapping `values` of params.yaml's `section`, or raise PipelineError."""
-    if not isinstance(values, dict):
-        raise PipelineError(f"params: {section}: expected a mapping of keys, got {_shown(values)}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    for key in values:
-        if key not in names:
-            raise PipelineError(f"params: {section}.{key}: unknown key (known: {', '.join(names)})")
-    kwargs = {}
-    for name in names:
-        key = f"{section}.{name}"
-        if name not in values:
-            raise PipelineError(f"params: {key}: missing ({_describe(hints[name])} expected)")
-        value = values[name]
-        if not _matches(value, hints[name]):
-            raise PipelineError(
-                f"params: {key}: expected {_describe(hints[name])}, got {_shown(value)}"
-            )
-        kwargs[name] = float(value) if hints[name] is float else value
-    return cls(**kwargs)
+# pydantic's type errors in YAML's words.
+EXPECTED = {
+    "int_type": "an integer",
+    "float_type": "a number",
+    "finite_number": "a finite number",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "list_type": "a list",
+}
 
 
 def read_params(path: Path) -> dict:
@@ -201,15 +163,17 @@ def read_params(path: Path) -> dict:
     return document
 
 
-def load_params(path: Path, section: str, cls: type):
-    """Read params.yaml and return its `section` as a validated `cls`."""
+def load_params(path: Path, overrides: Mapping[str, object] | None = None) -> Params:
+    """Read params.yaml, apply `overrides` ({"train.epochs": 3}: dotted keys, as `dvc exp run
+    -S` takes them) and validate the whole. Raises PipelineError with one line naming the key."""
     document = read_params(path)
-    if section not in document:
-        raise PipelineError(f"{path}: missing section '{section}'")
-    return parse_section(cls, section, document[section])
-
-
-def load_dataset(path: Path) -> Dataset:
-    """The data set `fetch.dataset` names: the one route by which stages learn the class names
-    (the checkpoint carries them too, for `predict` and `serve`, which read no params)."""
-    return DATASETS[load_params(path, "fetch", FetchParams).dataset]
+    for dotted, value in (overrides or {}).items():
+        *sections, key = dotted.split(".")
+        node = document
+        for section in sections:
+            node = node.setdefault(section, {})
+        node[key] = value
+    try:
+        return Params.model_validate(document)
+    except ValidationError as error:
+        raise PipelineError(_first_error(error)) from None
