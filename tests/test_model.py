@@ -44,6 +44,17 @@ def test_checkpoint_round_trip(tmp_path):
     assert torch.equal(loaded(x), model.eval()(x))
 
 
+def test_checkpoint_bytes_depend_on_the_params_values_not_on_their_objects():
+    """pickle writes a string shared with torch's own 'cpu' (an interned one, as a Literal
+    validator returns) once, and a fresh copy in full: the file must not tell them apart."""
+    net = MnistCnn()
+    fresh = "".join(["c", "pu"])
+    assert fresh == "cpu" and fresh is not "cpu"  # noqa: F632 (the point of the test)
+    names = DATASETS["mnist"].class_names
+    interned_bytes = checkpoint_bytes(net, {"device": "cpu"}, list(names))
+    assert interned_bytes == checkpoint_bytes(net, {"device": fresh}, list(names))
+
+
 def test_other_architecture_and_missing_keys_are_explained(tmp_path):
     state = MnistCnn().state_dict()
     torch.save(

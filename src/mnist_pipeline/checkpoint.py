@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import json
 import pickle
 from pathlib import Path
 
@@ -29,8 +30,12 @@ def checkpoint_bytes(model: nn.Module, params: dict, class_names: list[str]) -> 
     """A self-describing checkpoint that loads with weights_only=True (no code is unpickled).
 
     Saved through memory: torch.save names the zip's folder after the file it writes, so
-    saving to a temporary file name would make the bytes differ from run to run.
+    saving to a temporary file name would make the bytes differ from run to run. The params
+    go through JSON first: pickle writes a string once per object, not once per value, so
+    an interned 'cpu' (a Literal's, say) shared with torch's own device names changes the
+    bytes; fresh copies make them depend on the values alone.
     """
+    params = json.loads(json.dumps(params))
     buffer = io.BytesIO()
     torch.save(
         {
