@@ -125,27 +125,28 @@ clean-venv: ## remove .venv
 	rm -rf $(VENV)
 
 # Recipes, run as DVC experiments and evaluated on all 10,000 test images (the README's
-# results table). Each sets every key a recipe may change, since `dvc exp run -S` applies on
-# top of the workspace's params.yaml, which holds the previous experiment's values. All three
-# are portable: the same bytes on any x86-64 CPU with AVX2.
-REFERENCE_RECIPE := -S train.epochs=50 -S train.batch_size=10 -S train.lr=0.005 \
-  -S train.optimizer=sgd -S train.momentum=0.0 -S train.nesterov=false \
-  -S train.weight_decay=0.0 -S train.schedule=constant -S train.augment_shift=0.0 \
-  -S train.augment_rotate=0.0 -S train.threads=1 -S train.numerics=portable
+# results table). `dvc exp run -S` applies on top of the workspace's params.yaml, which holds
+# the previous experiment's values, so `recipe` passes every dataset, prepare.* and train.*
+# key of the committed params.yaml (the reference recipe, portable: the same bytes on any
+# x86-64 CPU with AVX2), with the recipe's own changes ($(1): key=value ...) in their place.
+recipe = $(shell git show HEAD:params.yaml | $(BIN)/python -c 'import sys; \
+  from ruamel.yaml import YAML; p = YAML(typ="safe").load(sys.stdin); \
+  keys = {"dataset": p["dataset"]}; \
+  keys.update((f"{s}.{k}", v) for s in ("prepare", "train") for k, v in p[s].items()); \
+  keys.update(arg.split("=", 1) for arg in sys.argv[1:]); \
+  print(*(f"-S {k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in keys.items()))' \
+  $(1))
 
 reference-10k: $(VENV)/.run-installed offline-page ## experiment: the reference recipe, tested on all 10,000 images
-	dvc exp run -n reference-10k -S prepare.n_train=1000 -S prepare.n_test=10000 $(REFERENCE_RECIPE)
+	dvc exp run -n reference-10k $(call recipe,prepare.n_test=10000)
 
 small-data: $(VENV)/.run-installed offline-page ## experiment: a better recipe on the same 1,000 images
-	dvc exp run -n small-data -S prepare.n_train=1000 -S prepare.n_test=10000 \
-	  -S train.epochs=100 -S train.batch_size=32 -S train.lr=0.05 -S train.optimizer=sgd \
-	  -S train.momentum=0.9 -S train.nesterov=true -S train.weight_decay=0.0005 \
-	  -S train.schedule=onecycle -S train.augment_shift=2 -S train.augment_rotate=10 \
-	  -S train.threads=1 -S train.numerics=portable
+	dvc exp run -n small-data $(call recipe,prepare.n_test=10000 train.epochs=100 \
+	  train.batch_size=32 train.lr=0.05 train.momentum=0.9 train.nesterov=true \
+	  train.weight_decay=0.0005 train.schedule=onecycle train.augment_shift=2 \
+	  train.augment_rotate=10)
 
 full-scale: $(VENV)/.run-installed offline-page ## experiment: 59,000 training images, 3 epochs
-	dvc exp run -n full-scale -S prepare.n_train=59000 -S prepare.n_val=1000 -S prepare.n_test=10000 \
-	  -S train.epochs=3 -S train.batch_size=128 -S train.lr=0.003 -S train.optimizer=adamw \
-	  -S train.momentum=0.0 -S train.nesterov=false -S train.weight_decay=0.01 \
-	  -S train.schedule=onecycle -S train.augment_shift=0.0 -S train.augment_rotate=0.0 \
-	  -S train.threads=2 -S train.numerics=portable
+	dvc exp run -n full-scale $(call recipe,prepare.n_train=59000 prepare.n_test=10000 \
+	  train.epochs=3 train.batch_size=128 train.lr=0.003 train.optimizer=adamw \
+	  train.weight_decay=0.01 train.schedule=onecycle train.threads=2)

@@ -17,14 +17,14 @@ def main() -> None:
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--history", type=Path, required=True)
     args = parser.parse_args()
-    everything = load_params(args.params)
-    params, class_names = everything.train, list(everything.data.class_names)
+    all_params = load_params(args.params)
+    params, class_names = all_params.train, list(all_params.data.class_names)
 
     images, labels = tsv.read(args.train)
     val_images, val_labels = tsv.read(args.val)
     script.log(f"train: {len(labels)} images, validating on {len(val_labels)}, {params}")
     display = progress.EpochProgress(
-        params.epochs, everything.log_every, script.log, progress.terminal()
+        params.epochs, all_params.log_every, script.log, progress.terminal()
     )
     with history.live_log(args.history) as live:
         net = train.train(

@@ -287,7 +287,7 @@ def test_the_readme_recipe_recovers_from_failed_runs_from_the_cache(pipeline_rep
     commit(repo, env, "a run")
 
     failed = run(["dvc", "exp", "run", "-S", "train.lr=abc"], repo, env, check=False)
-    assert failed.returncode != 0 and "train.lr: expected a finite number" in failed.stderr
+    assert failed.returncode != 0 and "train.lr: expected a number, got 'abc'" in failed.stderr
     assert "lr: abc" in (repo / "params.yaml").read_text()
     assert not (repo / "models/model.pt").exists()
     assert recover(repo, env) == []  # the model and curves come back from the cache

@@ -67,28 +67,33 @@ def notes(result):
     return [line for line in (result.stdout + result.stderr).splitlines() if "note:" in line]
 
 
-def test_make_repro_without_npm_says_so_in_one_line_and_runs(three_runs):
-    _, _, runs = three_runs
-    result, local_config = runs[0]
-    assert notes(result) == [
-        f"{NOTE} (no npm); for an offline page install Node.js with npm, then run make "
-        "plots-offline"
-    ]
+def assert_ran_with_one_note(run, note):
+    """The pipeline ran, the one line about the page is `note`, and no page was configured."""
+    result, local_config = run
+    output = result.stdout + result.stderr
+    assert notes(result) == [note]
+    assert "npm error" not in output  # in the log, not on the screen
     assert "Running stage 'train'" in result.stdout and "test accuracy" in result.stdout
     assert "html_template" not in local_config
+
+
+def test_make_repro_without_npm_says_so_in_one_line_and_runs(three_runs):
+    _, _, runs = three_runs
+    assert_ran_with_one_note(
+        runs[0],
+        f"{NOTE} (no npm); for an offline page install Node.js with npm, then run make "
+        "plots-offline",
+    )
 
 
 @pytest.mark.skipif(not NPM, reason="needs npm")
 def test_make_repro_with_the_npm_registry_unreachable_says_so_in_one_line(three_runs):
-    repo, _, runs = three_runs
-    result, local_config = runs[1]
-    assert notes(result) == [
+    _, _, runs = three_runs
+    assert_ran_with_one_note(
+        runs[1],
         f"{NOTE} (npm failed, build/plots-offline.log); for an offline page run make "
-        "plots-offline with the npm registry reachable"
-    ]
-    assert "npm error" not in result.stdout + result.stderr  # in the log, not on the screen
-    assert "Running stage 'train'" in result.stdout and "test accuracy" in result.stdout
-    assert "html_template" not in local_config
+        "plots-offline with the npm registry reachable",
+    )
 
 
 # Per Vega view: its canvas size and how many pixels were drawn; per image: its size, and
