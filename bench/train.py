@@ -29,14 +29,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from mnist_pipeline import datasets, idx
+from mnist_pipeline import datasets, idx, numerics
 from mnist_pipeline.model import MnistCnn
 from mnist_pipeline.params import load_params
 from mnist_pipeline.progress import EpochProgress
 from mnist_pipeline.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
-N_IMAGES = 1000
 
 
 class ReferenceDataset(Dataset):
@@ -92,10 +91,11 @@ def main() -> None:
     all_images, all_labels = idx.read_split(
         path(datasets.TRAIN_IMAGES), path(datasets.TRAIN_LABELS)
     )
-    images, labels = all_images[:N_IMAGES], all_labels[:N_IMAGES]
-    val = all_images[-N_IMAGES:], all_labels[-N_IMAGES:]  # prepare's default hold-out
     overrides = {"train.epochs": args.epochs, "train.threads": args.threads}
-    params = load_params(ROOT / "params.yaml", overrides).train  # the reference recipe
+    committed = load_params(ROOT / "params.yaml", overrides)  # the reference recipe
+    params, n_train, n_val = committed.train, committed.prepare.n_train, committed.prepare.n_val
+    images, labels = all_images[:n_train], all_labels[:n_train]  # prepare's "first" selection
+    val = all_images[-n_val:], all_labels[-n_val:]  # prepare's hold-out
 
     def project(val_images: np.ndarray, val_labels: np.ndarray) -> None:
         quiet = EpochProgress(params.epochs, 10**6, lambda line: None, None)
@@ -106,16 +106,18 @@ def main() -> None:
         "project trainer": lambda: project(*val),
         "  validating 1 image": lambda: project(val[0][:1], val[1][:1]),
     }
-    torch.set_num_threads(args.threads)
+    # Both sides compute with the committed numerics and thread count, fixed before the first
+    # computation of the process (the project's trainer would refuse to after it).
+    numerics.configure(params.numerics, params.threads)
     rates = {name: [] for name in runners}
     for _ in range(args.rounds):
         for name, run in runners.items():  # alternate, so drifting machine load hits both
             start = time.perf_counter()
             run()
-            rates[name].append(N_IMAGES * args.epochs / (time.perf_counter() - start))
+            rates[name].append(n_train * args.epochs / (time.perf_counter() - start))
     print(
         f"torch {torch.__version__}, {args.threads} thread(s), {args.rounds} rounds of "
-        f"{args.epochs} epochs on {N_IMAGES} images"
+        f"{args.epochs} epochs on {n_train} images"
     )
     medians = {name: statistics.median(r) for name, r in rates.items()}
     for name, rate in medians.items():
@@ -125,7 +127,7 @@ def main() -> None:
         "the reference's speed"
     )
     share = 1 - medians["project trainer"] / medians["  validating 1 image"]
-    print(f"validating {N_IMAGES} images after every epoch costs {share:.1%} of training time")
+    print(f"validating {n_val} images after every epoch costs {share:.1%} of training time")
 
 
 if __name__ == "__main__":

@@ -84,6 +84,8 @@ def test_an_integer_is_accepted_as_a_float():
             "params: fetch.sources.mnist: expected a list, got 'x'",
         ),
         ({"train": 5}, "params: train: expected a mapping of keys, got 5"),
+        ({"train.lr": 1e39}, "params: train.lr: input should be less than or equal to 1000000"),
+        ({"a\nb": 1}, "params: 'a\\nb': unknown key"),
     ],
 )
 def test_bad_values_name_the_key_in_one_line(changes, message):
@@ -127,4 +129,25 @@ def test_file_level_errors(tmp_path: Path):
         load_params(tmp_path / "p.yaml")
     (tmp_path / "p.yaml").write_text("- a list\n")
     with pytest.raises(PipelineError, match="expected a mapping of sections"):
+        load_params(tmp_path / "p.yaml")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["!!int abc", '!!int ""', "!!bool maybe", "9" * 4400, "[" * 1000 + "]" * 1000],
+    ids=["int-tag", "empty-int-tag", "bool-tag", "4400-digits", "1000-deep"],
+)
+def test_what_the_yaml_loader_cannot_build_is_one_line(tmp_path: Path, value):
+    (tmp_path / "p.yaml").write_text(
+        PARAMS.read_text().replace("log_every: 5", f"log_every: {value}")
+    )
+    with pytest.raises(PipelineError) as error:
+        load_params(tmp_path / "p.yaml")
+    assert str(error.value).startswith(f"{tmp_path / 'p.yaml'}: not valid YAML: ")
+    assert "\n" not in str(error.value) and len(str(error.value)) < 400
+
+
+def test_an_empty_params_file_is_called_empty(tmp_path: Path):
+    (tmp_path / "p.yaml").write_text("# nothing yet\n")
+    with pytest.raises(PipelineError, match="p.yaml: empty: expected a mapping of sections"):
         load_params(tmp_path / "p.yaml")

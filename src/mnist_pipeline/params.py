@@ -31,6 +31,9 @@ from .files import read_text
 
 Count = Annotated[int, Field(ge=1)]
 Seed = Annotated[int, Field(ge=0, lt=2**63)]  # what torch.manual_seed and numpy accept
+# Far beyond any useful value, and within float32, which the optimizers compute lr and
+# weight_decay in (past 3.4e38 torch fails with a traceback instead of diverging).
+RATE_MAX = 1e6
 
 
 def _known_dataset(name: str) -> str:
@@ -66,11 +69,11 @@ class TrainParams(_Section):
     seed: Seed
     epochs: Count
     batch_size: Count
-    lr: Annotated[float, Field(gt=0)]  # the peak rate under the onecycle schedule
+    lr: Annotated[float, Field(gt=0, le=RATE_MAX)]  # the peak rate under onecycle
     optimizer: Literal["sgd", "adamw"]
     momentum: Annotated[float, Field(ge=0, lt=1)]  # sgd only
     nesterov: bool  # sgd only, needs momentum > 0
-    weight_decay: Annotated[float, Field(ge=0)]
+    weight_decay: Annotated[float, Field(ge=0, le=RATE_MAX)]
     schedule: Literal["constant", "onecycle"]
     augment_shift: Annotated[float, Field(ge=0, le=8)]  # pixels
     augment_rotate: Annotated[float, Field(ge=0, le=45)]  # degrees
@@ -115,7 +118,11 @@ def _shown(value: object) -> str:
 def _first_error(error: ValidationError) -> str:
     """pydantic's first complaint as one line: `params: train.epochs: <what>, got <value>`."""
     first = error.errors()[0]
-    key = ".".join(str(part) for part in first["loc"] if part != "[key]")
+    key = ".".join(
+        part if isinstance(part, str) and part.isprintable() else repr(part)  # one line
+        for part in first["loc"]
+        if part != "[key]"
+    )
     if first["type"] == "extra_forbidden":
         *sections, _ = first["loc"]
         model: object = Params
@@ -156,8 +163,14 @@ def read_params(path: Path) -> dict:
     text = read_text(path, "params file")
     try:
         document = YAML(typ="safe").load(text)  # DVC's own call (dvc.utils.serialize)
-    except _YAMLError as exc:
-        raise PipelineError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
+    # ruamel's constructors raise these for tags it cannot build (`!!int abc`, an int of over
+    # 4300 digits), and deep nesting exhausts the stack.
+    except (_YAMLError, ValueError, KeyError, IndexError, RecursionError) as exc:
+        reason = " ".join(str(exc).split()).split(" To suppress this check")[0]  # not advice
+        reason = reason if len(reason) <= 300 else reason[:300] + "..."
+        raise PipelineError(f"{path}: not valid YAML: {reason}") from None
+    if document is None:
+        raise PipelineError(f"{path}: empty: expected a mapping of sections")
     if not isinstance(document, dict):
         raise PipelineError(f"{path}: expected a mapping of sections, got {_shown(document)}")
     return document
