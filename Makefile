@@ -30,8 +30,10 @@ shipped-run: $(VENV)/.run-installed offline-page ## remake the committed run (dv
 	mnist-pipeline report
 	@echo "Commit the shipped run: git add dvc.lock metrics && git commit"
 
-test: $(VENV)/.test-installed build/plots-template.html ## the whole test suite
-	python -m pytest
+# PYTEST_ARGS: pytest's own options, e.g. make test PYTEST_ARGS='-m "not slow"'.
+PYTEST_ARGS ?=
+test: $(VENV)/.test-installed build/plots-template.html ## the whole test suite (PYTEST_ARGS=...)
+	python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.test-installed ## ruff (lint, format check) and mypy (types of src/, stages/)
 	ruff check .
@@ -53,7 +55,7 @@ venv: $(VENV)/.run-installed ## only create .venv from requirements/run.lock
 N ?= 1
 COMPARE_DROP := (?!Experiment$$|dataset$$|(fetch|prepare|train)\.(?!loss$$|accuracy|n$$|per_class)).*
 COMPARE_KEEP := (val|test)\.accuracy$$|test\.loss$$
-compare: $(VENV)/.run-installed
+compare: $(VENV)/.run-installed ## the experiments side by side (N=3: the last 3 commits')
 	dvc exp show -n $(N) --hide-failed --hide-queued --only-changed \
 	  --drop '$(COMPARE_DROP)' --keep '$(COMPARE_KEEP)'
 

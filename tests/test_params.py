@@ -60,6 +60,10 @@ def test_an_integer_is_accepted_as_a_float():
             "params: train.optimizer: expected 'sgd' or 'adamw', got 'adam'",
         ),
         ({"train.nesterov": True}, "params: train.nesterov: expected false unless"),
+        (
+            {"train.optimizer": "adamw", "train.momentum": 0.9},
+            "params: train.momentum: expected 0 unless train.optimizer is sgd, got 0.9",
+        ),
         ({"train.nesterov": "yes"}, "params: train.nesterov: expected true or false, got 'yes'"),
         ({"train.schedule": "cosine"}, "params: train.schedule: expected 'constant' or 'onecycle'"),
         (
@@ -93,6 +97,12 @@ def test_bad_values_name_the_key_in_one_line(changes, message):
         load_params(PARAMS, changes)
     assert str(error.value).startswith(message)
     assert "\n" not in str(error.value)
+
+
+def test_a_renamed_key_is_named_as_unknown_not_only_as_missing(tmp_path: Path):
+    (tmp_path / "p.yaml").write_text(PARAMS.read_text().replace("  lr: 0.005", "  lrr: 0.005"))
+    with pytest.raises(PipelineError, match=r"^params: train\.lrr: unknown key \(known: .*\blr\b"):
+        load_params(tmp_path / "p.yaml")
 
 
 def test_a_missing_key_or_section_is_named(tmp_path: Path):

@@ -73,3 +73,16 @@ def test_a_duplicate_key_is_refused_naming_it(tmp_path):
     path.write_text("train:\n  lr: 0.1\n  lr: 0.2\n")
     with pytest.raises(PipelineError, match=r'params.yaml: not valid YAML: .*duplicate key "lr"'):
         read_params(path)
+
+
+def test_dvc_exp_run_s_leaves_params_yaml_as_written_when_no_value_changes(tmp_path):
+    """`dvc exp run -S` rewrites the whole file (dvc.utils.hydra.apply_overrides): laid out as
+    DVC writes YAML, params.yaml keeps every comment and line."""
+    from dvc.utils.hydra import apply_overrides
+
+    original = (Path(__file__).parents[1] / "params.yaml").read_text()
+    path = tmp_path / "params.yaml"
+    path.write_text(original)
+    seed = read_params(path)["train"]["seed"]
+    apply_overrides(str(path), [f"train.seed={seed}", f"dataset={read_params(path)['dataset']}"])
+    assert path.read_text() == original

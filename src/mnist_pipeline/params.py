@@ -82,6 +82,13 @@ class TrainParams(_Section):
     numerics: Literal["portable", "native"]
     device: Literal["auto", "cpu", "cuda"]
 
+    @field_validator("momentum")
+    @classmethod
+    def _momentum_needs_sgd(cls, momentum: float, info: ValidationInfo) -> float:
+        if momentum and info.data.get("optimizer") != "sgd":  # AdamW would silently ignore it
+            raise ValueError("0 unless train.optimizer is sgd")
+        return momentum
+
     @field_validator("nesterov")
     @classmethod
     def _nesterov_needs_sgd_momentum(cls, nesterov: bool, info: ValidationInfo) -> bool:
@@ -116,8 +123,9 @@ def _shown(value: object) -> str:
 
 
 def _first_error(error: ValidationError) -> str:
-    """pydantic's first complaint as one line: `params: train.epochs: <what>, got <value>`."""
-    first = error.errors()[0]
+    """pydantic's first complaint as one line: `params: train.epochs: <what>, got <value>`.
+    An unknown key comes first: `lrr` for `lr` is a typo, and `lr: missing` would hide it."""
+    first = min(error.errors(), key=lambda e: e["type"] != "extra_forbidden")
     key = ".".join(
         part if isinstance(part, str) and part.isprintable() else repr(part)  # one line
         for part in first["loc"]

@@ -38,7 +38,7 @@ def paths(root: Path = Path()) -> dict[str, str]:
     except (OSError, _YAMLError, KeyError, TypeError, StopIteration):
         raise PipelineError(
             f"{root.absolute() / 'dvc.yaml'}: no pipeline's `vars: paths` found: run this in the "
-            "project's folder, or name the file"
+            "project's folder, or give the file's path (--model; for report, --metrics)"
         ) from None
 
 
