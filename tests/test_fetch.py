@@ -156,6 +156,9 @@ def test_the_hint_names_the_variable_the_user_set_and_the_data_set_it_needs():
     )
     assert "DATASET_SOURCE is set to '/y'" in fetch.offline_hint({"DATASET_SOURCE": "/y"}, "mnist")
     assert fetch.offline_hint({}, "mnist").startswith("offline? set MNIST_SOURCE")
+    assert fetch.offline_hint({}, "fashion-mnist") == (
+        "offline? set DATASET_SOURCE to a folder holding fashion-mnist's four files"
+    )
     assert fetch.offline_hint({}, "mnist").endswith("a folder holding mnist's four files")
 
 

@@ -213,7 +213,5 @@ def offline_hint(environ: Mapping[str, str], dataset: str) -> str:
                 f"{variable} is set to {environ[variable].strip()!r}: it should name a folder "
                 f"holding {dataset}'s four files (.gz or not), or a mirror's base URL"
             )
-    return (
-        "offline? set MNIST_SOURCE (or DATASET_SOURCE, for any data set) to a folder "
-        f"holding {dataset}'s four files"
-    )
+    variable = "MNIST_SOURCE" if dataset == "mnist" else "DATASET_SOURCE"  # either works
+    return f"offline? set {variable} to a folder holding {dataset}'s four files"
