@@ -22,6 +22,10 @@ class MnistCnn(nn.Module):
         self.fc1 = nn.Linear(64 * 4 * 4, 512)
         self.fc2 = nn.Linear(512, 256)
         self.fc3 = nn.Linear(256, NUM_CLASSES)
+        # The precision it was trained in, "fp32" or "bf16" (train.precision as resolved): not a
+        # weight, but inference runs in it too (inference.predict_logits), and the checkpoint
+        # records it.
+        self.precision = "fp32"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [bs, 1, 28, 28], pixel values scaled to 0..1
