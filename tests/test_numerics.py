@@ -113,3 +113,116 @@ def test_a_checkpoint_with_bad_fields_is_refused_in_one_line(
     with pytest.raises(PipelineError, match=message):
         checkpoint.load_checkpoint(path)
     assert configured == []
+
+
+@pytest.mark.parametrize(
+    "precision, numerics_, device, native, expected",
+    [
+        ("auto", "native", "cpu", True, "bf16"),
+        ("auto", "native", "cpu", False, "fp32"),
+        # The portable caps keep a CPU to AVX2, which has no bf16: fp32 even on bf16 hardware.
+        ("auto", "portable", "cpu", True, "fp32"),
+        ("auto", "portable", "cuda", True, "bf16"),  # portable caps only the CPU's kernels
+        ("auto", "native", "cuda", False, "fp32"),
+        ("fp32", "native", "cpu", True, "fp32"),
+        ("bf16", "native", "cpu", False, "bf16"),  # asked for: done, with a warning (train)
+        ("bf16", "portable", "cpu", True, "bf16"),
+    ],
+)
+def test_auto_precision_is_a_rule_of_the_hardware_flags(
+    precision, numerics_, device, native, expected
+):
+    from mnist_pipeline import numerics
+
+    assert numerics.choose_precision(precision, numerics_, device, native)[0] == expected
+
+
+@pytest.mark.parametrize(
+    "numerics_, device, native, emulated",
+    [
+        ("native", "cpu", True, False),
+        ("native", "cpu", False, True),
+        ("portable", "cpu", True, True),
+        ("portable", "cuda", True, False),
+    ],
+)
+def test_bf16_is_emulated_without_native_bf16_or_in_portable_cpu_numerics(
+    numerics_, device, native, emulated
+):
+    from mnist_pipeline import numerics
+
+    assert numerics.bf16_emulated(numerics_, device, native) == emulated
+
+
+def test_the_cpu_feature_helpers_exist_in_this_torch():
+    """numerics.cpu_flags reads private torch.cpu helpers; a torch without them would make
+    `auto` fp32 everywhere, silently: this is where it shows."""
+    import torch
+
+    assert callable(torch.cpu._is_amx_tile_supported)
+    assert callable(torch.cpu._is_avx512_bf16_supported)
+    if cpu_has("avx512_bf16"):
+        from mnist_pipeline import numerics
+
+        assert "avx512_bf16" in numerics.cpu_flags()
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_checkpoint_records_the_precision_it_was_trained_in(tmp_path, configured, precision):
+    model = MnistCnn()
+    model.precision = precision
+    path = tmp_path / "model.pt"
+    path.write_bytes(checkpoint.checkpoint_bytes(model, {"numerics": "native"}, NAMES))
+    loaded, saved = checkpoint.load_checkpoint(path)
+    assert saved["precision"] == precision and loaded.precision == precision
+
+
+def test_a_checkpoint_from_before_train_precision_loads_as_fp32(tmp_path, configured):
+    import io
+
+    import torch
+
+    old = {"architecture": "MnistCnn", "state_dict": MnistCnn().state_dict(), "params": {},
+           "class_names": NAMES}  # fmt: skip
+    buffer = io.BytesIO()
+    torch.save(old, buffer)
+    (tmp_path / "old.pt").write_bytes(buffer.getvalue())
+    assert checkpoint.load_checkpoint(tmp_path / "old.pt")[0].precision == "fp32"
+
+
+def test_an_unknown_recorded_precision_is_refused(tmp_path, configured):
+    model = MnistCnn()
+    model.precision = "fp16"
+    (tmp_path / "model.pt").write_bytes(checkpoint.checkpoint_bytes(model, {}, NAMES))
+    with pytest.raises(PipelineError, match="precision 'fp16', expected 'fp32' or 'bf16'"):
+        checkpoint.load_checkpoint(tmp_path / "model.pt")
+
+
+TRAIN_BF16_TWICE = """
+import sys
+sys.path.insert(0, {src!r}); sys.path.insert(0, {tests!r})
+from helpers import fit, synthetic_split, train_params
+from mnist_pipeline.checkpoint import checkpoint_bytes
+params = train_params(epochs=1.5, batch_size=16, lr=0.003, optimizer="adamw",
+                      schedule="onecycle", numerics="native", precision="bf16", threads=2)
+images, labels = synthetic_split(200, seed=0)
+runs = [fit(images, labels, params) for _ in range(2)]
+print(runs[0][0].precision, checkpoint_bytes(runs[0][0], {{}}, list("0123456789"))
+      == checkpoint_bytes(runs[1][0], {{}}, list("0123456789")), runs[0][1] == runs[1][1])
+"""
+
+
+def test_bf16_training_is_deterministic_on_rerun():
+    """Two trainings in bf16 on the same machine give the same bytes (fp32's are checked in
+    test_train_evaluate.py). In its own process: bf16 needs native numerics, and this one
+    computed in portable."""
+    from mnist_pipeline import numerics
+
+    if not numerics.native_bf16("cpu"):
+        pytest.skip("this CPU has no native bf16 (AMX or AVX512-BF16)")
+    script = TRAIN_BF16_TWICE.format(src=str(ROOT / "src"), tests=str(ROOT / "tests"))
+    result = subprocess.run(
+        [sys.executable, "-c", script], env={"PATH": "/usr/bin:/bin"}, capture_output=True,
+        text=True, check=True,
+    )  # fmt: skip
+    assert result.stdout.split() == ["bf16", "True", "True"]

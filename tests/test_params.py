@@ -27,6 +27,10 @@ def test_overrides_apply_as_dvc_exp_run_s_does():
     assert params.train.lr == load_params(PARAMS).train.lr  # the rest from the file
 
 
+def test_epochs_may_be_fractional():
+    assert load_params(PARAMS, {"train.epochs": 1.5}).train.epochs == 1.5
+
+
 def test_an_integer_is_accepted_as_a_float():
     lr = load_params(PARAMS, {"train.lr": 1}).train.lr
     assert lr == 1.0 and type(lr) is float  # the checkpoint records a float, as YAML's 1.0
@@ -37,9 +41,9 @@ def test_an_integer_is_accepted_as_a_float():
     [
         ({"train.lrr": 0.1}, "params: train.lrr: unknown key (known: seed, epochs,"),
         ({"lr": 0.1}, "params: lr: unknown key (known: dataset, log_every, fetch,"),
-        ({"train.epochs": "50"}, "params: train.epochs: expected an integer, got '50'"),
-        ({"train.epochs": 2.5}, "params: train.epochs: expected an integer, got 2.5"),
-        ({"train.epochs": True}, "params: train.epochs: expected an integer, got True"),
+        ({"train.epochs": "50"}, "params: train.epochs: expected a number, got '50'"),
+        ({"train.epochs": True}, "params: train.epochs: expected a number, got True"),
+        ({"train.epochs": -1.5}, "params: train.epochs: input should be greater than 0, got -1.5"),
         ({"train.lr": "fast"}, "params: train.lr: expected a number, got 'fast'"),
         ({"train.lr": -1}, "params: train.lr: input should be greater than 0, got -1"),
         ({"train.lr": float("inf")}, "params: train.lr: expected a finite number, got inf"),
@@ -54,7 +58,11 @@ def test_an_integer_is_accepted_as_a_float():
             {"train.threads": 2**31},
             "params: train.threads: input should be less than or equal to 256",
         ),
-        ({"train.epochs": 0}, "params: train.epochs: input should be greater than or equal to 1"),
+        ({"train.epochs": 0}, "params: train.epochs: input should be greater than 0, got 0"),
+        (
+            {"train.precision": "fp16"},
+            "params: train.precision: expected 'auto', 'fp32' or 'bf16', got 'fp16'",
+        ),
         (
             {"train.optimizer": "adam"},
             "params: train.optimizer: expected 'sgd' or 'adamw', got 'adam'",
@@ -127,7 +135,7 @@ def test_a_yaml_alias_bomb_is_refused_in_one_short_line(tmp_path: Path):
     with pytest.raises(PipelineError) as error:
         load_params(tmp_path / "p.yaml")
     message = str(error.value)
-    assert message.startswith("params: train.epochs: expected an integer, got [[")
+    assert message.startswith("params: train.epochs: expected a number, got [[")
     assert len(message) < 300 and "\n" not in message
 
 

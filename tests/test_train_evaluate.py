@@ -8,7 +8,7 @@ from helpers import fit, synthetic_split, train_params
 from mnist_pipeline import evaluate, inference
 from mnist_pipeline.checkpoint import checkpoint_bytes
 from mnist_pipeline.errors import PipelineError
-from mnist_pipeline.model import to_input
+from mnist_pipeline.model import MnistCnn, to_input
 
 NAMES = [str(i) for i in range(10)]
 QUICK = train_params(epochs=3, batch_size=10, lr=0.05)
@@ -147,3 +147,44 @@ def test_on_a_terminal_a_bar_per_epoch_shows_loss_and_validation_accuracy():
     logged = re.findall(r"epoch +(\d+/3)  loss ", shown)
     assert logged == ["1/3", "2/3", "3/3"]  # the logged epochs' lines, above the bar
     assert [line for line in lines if line.startswith("epoch")] == []  # not twice
+
+
+def test_fractional_epochs_end_with_a_partial_epoch(monkeypatch):
+    """1.5 epochs of 10 batches: 15 optimizer steps, the one-cycle schedule sized to them (it
+    refuses a step past its total), and two epochs of history, the second over 5 batches."""
+    from mnist_pipeline.progress import EpochProgress
+    from mnist_pipeline.train import total_steps
+
+    batches = []
+    monkeypatch.setattr(EpochProgress, "begin_epoch", lambda self, epoch, n: batches.append(n))
+    images, labels = synthetic_split(100, seed=0)
+    params = train_params(epochs=1.5, batch_size=10, lr=0.003, optimizer="adamw",
+                         schedule="onecycle")  # fmt: skip
+    assert total_steps(params, 10) == 15
+    _, history = fit(images, labels, params)
+    assert batches == [10, 5] and [h.epoch for h in history] == [1, 2]
+    # The partial epoch's mean loss is over the 50 images it saw: 5 batches' summed loss / 5.
+    assert history[1].train_loss == pytest.approx(history[1].loss_sum / 5, rel=1e-6)
+
+
+def test_epochs_short_of_one_batch_are_refused():
+    images, labels = synthetic_split(100, seed=0)
+    with pytest.raises(PipelineError, match="train.epochs: 0.01 epochs of 10 batches is less"):
+        fit(images, labels, train_params(epochs=0.01, batch_size=10))
+
+
+def test_the_inference_path_predicts_as_before():
+    """predict_logits (channels_last, batches of 256, inference_mode) against the path it
+    replaced (the default memory format, batches of 1000, no_grad): in fp32 the same classes
+    and logits equal to float rounding."""
+    images, labels = synthetic_split(200, seed=0)
+    model, _ = fit(images, labels, QUICK)
+    x = to_input(synthetic_split(1200, seed=3)[0])
+    before = MnistCnn()  # as loaded: the default memory format
+    before.load_state_dict(model.state_dict())
+    before.eval()
+    with torch.no_grad():
+        old = torch.cat([before(x[i : i + 1000]) for i in range(0, len(x), 1000)])
+    new = inference.predict_logits(model, x)
+    assert torch.equal(new.argmax(1), old.argmax(1))
+    assert torch.allclose(new, old, atol=1e-4)

@@ -1,5 +1,6 @@
-"""The checkpoint format: weights, architecture name, training params and class names, in a
-file that loads with torch.load(weights_only=True), so loading runs no code from the file."""
+"""The checkpoint format: weights, architecture name, training params, class names and the
+precision trained in, in a file that loads with torch.load(weights_only=True), so loading runs
+no code from the file."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import pickle
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from .datasets import NUM_CLASSES
 from .errors import PipelineError
@@ -20,14 +20,18 @@ from .numerics import configure
 
 ARCHITECTURE = "MnistCnn"
 CHECKPOINT_KEYS = {"architecture", "state_dict", "params", "class_names"}
+# Recorded since train.precision: train.precision as resolved on the training machine (its
+# params say only "auto"). Absent from older checkpoints, which were all trained in fp32.
+PRECISIONS = ("fp32", "bf16")
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip file...
 # ...or, with _use_new_zipfile_serialization=False (torch's legacy format, which older code
 # and other tools still write), a pickle that starts with torch's magic number.
 LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
 
 
-def checkpoint_bytes(model: nn.Module, params: dict, class_names: list[str]) -> bytes:
-    """A self-describing checkpoint that loads with weights_only=True (no code is unpickled).
+def checkpoint_bytes(model: MnistCnn, params: dict, class_names: list[str]) -> bytes:
+    """A self-describing checkpoint that loads with weights_only=True (no code is unpickled),
+    recording the precision `model` was trained in.
 
     Saved through memory: torch.save names the zip's folder after the file it writes, so
     saving to a temporary file name would make the bytes differ from run to run. The params
@@ -43,6 +47,7 @@ def checkpoint_bytes(model: nn.Module, params: dict, class_names: list[str]) -> 
             "state_dict": model.state_dict(),
             "params": params,
             "class_names": list(class_names),
+            "precision": model.precision,
         },
         buffer,
     )
@@ -56,7 +61,8 @@ def load_checkpoint(path: Path) -> tuple[MnistCnn, dict]:
     with a PipelineError saying what the file is (empty, text, a zip of something else...).
     Before the weights are first used, the process takes the numerics and thread count the
     checkpoint was trained with (numerics.configure), so evaluate, predict and serve compute
-    as train did. Checkpoints from before `train.numerics` existed were trained natively.
+    as train did, and the model computes in the precision recorded (fp32 where none is).
+    Checkpoints from before `train.numerics` existed were trained natively.
     """
     data = read_bytes(path, "model file")
     if not data.startswith((ZIP_MAGIC, LEGACY_MAGIC)):
@@ -87,8 +93,12 @@ def load_checkpoint(path: Path) -> tuple[MnistCnn, dict]:
         raise PipelineError(f"{path}: class_names: expected a list of {NUM_CLASSES} names")
     if not isinstance(checkpoint["state_dict"], dict):
         raise PipelineError(f"{path}: state_dict: expected a mapping of names to tensors")
+    precision = checkpoint.get("precision", "fp32")
+    if precision not in PRECISIONS:
+        raise PipelineError(f"{path}: precision {precision!r}, expected 'fp32' or 'bf16'")
     configure(*_recorded_numerics(path, checkpoint["params"]))
     model = MnistCnn()
+    model.precision = precision
     try:
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as exc:

@@ -59,3 +59,55 @@ def configure(numerics: str, threads: int) -> None:
             "AVX2: results may differ in the last bits from those of x86-64 CPUs with AVX2",
             file=sys.stderr,
         )
+
+
+# `train.precision: auto`: bf16 where the hardware runs bf16 matrix products natively, fp32
+# elsewhere. On a CPU that is AMX (Intel, Sapphire Rapids on) or AVX512-BF16 (Intel Cooper
+# Lake on, AMD Zen 4 on); without either, oneDNN emulates bf16 and autocast is many times
+# slower than fp32. docs/performance.md has the measurements behind the rule.
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's bf16 features, named as Linux's /proc/cpuinfo names them.
+
+    Asked of torch (torch.cpu's private _is_* helpers), not read from /proc/cpuinfo: they
+    come from the cpuinfo library that oneDNN's own kernel choice trusts, and work on every
+    OS. Should a torch release drop them, the features read as absent (fp32: slower, still
+    right); tests/test_numerics.py checks they exist in the pinned torch."""
+    import torch
+
+    checks = {"amx_bf16": "_is_amx_tile_supported", "avx512_bf16": "_is_avx512_bf16_supported"}
+    return {flag for flag, name in checks.items() if getattr(torch.cpu, name, lambda: False)()}
+
+
+def choose_precision(
+    precision: str, numerics: str, device_type: str, native_bf16: bool
+) -> tuple[str, str]:
+    """train.precision ("auto", "fp32" or "bf16") resolved for the machine: (precision, why).
+
+    A fixed rule from the hardware's features, never a timing (which would make the choice,
+    and so the results, vary from run to run). `native_bf16`: whether the device runs bf16
+    natively (on a CPU, any of BF16_CPU_FLAGS; on CUDA, torch.cuda.is_bf16_supported())."""
+    if precision != "auto":
+        return precision, "train.precision"
+    if device_type == "cpu" and numerics == "portable":
+        # The portable caps limit oneDNN to AVX2, which has no bf16 instructions.
+        return "fp32", "auto: portable numerics compute in fp32"
+    if native_bf16:
+        return "bf16", f"auto: this {device_type.upper()} runs bf16 natively"
+    return "fp32", f"auto: this {device_type.upper()} has no native bf16"
+
+
+def native_bf16(device_type: str) -> bool:
+    """Whether the device of this type runs bf16 natively (see choose_precision)."""
+    import torch
+
+    if device_type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bool(cpu_flags() & set(BF16_CPU_FLAGS))
+
+
+def bf16_emulated(numerics: str, device_type: str, native_bf16: bool) -> bool:
+    """Whether bf16 would run emulated: no native bf16, or a CPU capped to AVX2 (portable)."""
+    return not native_bf16 or (device_type == "cpu" and numerics == "portable")

@@ -67,7 +67,8 @@ class PrepareParams(_Section):
 
 class TrainParams(_Section):
     seed: Seed
-    epochs: Count
+    # May be fractional: round(epochs * batches an epoch) optimizer steps, the last epoch partial.
+    epochs: Annotated[float, Field(gt=0)]
     batch_size: Count
     lr: Annotated[float, Field(gt=0, le=RATE_MAX)]  # the peak rate under onecycle
     optimizer: Literal["sgd", "adamw"]
@@ -81,6 +82,9 @@ class TrainParams(_Section):
     # portable: the same bytes on any x86-64 CPU with AVX2; native: the CPU's fastest kernels
     numerics: Literal["portable", "native"]
     device: Literal["auto", "cpu", "cuda"]
+    # auto: bf16 in native numerics where the hardware runs it natively, else fp32
+    # (numerics.choose_precision); the checkpoint records the one chosen.
+    precision: Literal["auto", "fp32", "bf16"]
 
     @field_validator("momentum")
     @classmethod

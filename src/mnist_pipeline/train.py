@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,7 +24,7 @@ from . import numerics
 from .errors import PipelineError
 from .evaluate import loss_and_accuracy
 from .history import EpochMetrics
-from .inference import predict_logits
+from .inference import autocast, predict_logits
 from .model import MnistCnn, to_input
 from .params import TrainParams
 from .progress import EpochProgress
@@ -73,14 +74,44 @@ def augment(x: torch.Tensor, params: TrainParams, generator: torch.Generator) ->
     return F.grid_sample(x, grid, align_corners=False)  # [bs, 1, 28, 28]
 
 
-def make_scheduler(
-    optimizer: torch.optim.Optimizer, params: TrainParams, steps_per_epoch: int
-) -> torch.optim.lr_scheduler.LRScheduler | None:
-    """The learning-rate schedule, stepped after every batch; None for a constant rate."""
-    if params.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=params.lr, total_steps=params.epochs * steps_per_epoch
+def pick_precision(params: TrainParams, device: torch.device, log: Callable[[str], None]) -> str:
+    """train.precision resolved for this machine ("fp32" or "bf16"), logged with the reason;
+    a warning on stderr where bf16 is asked for but would run emulated, many times slower."""
+    native = numerics.native_bf16(device.type)
+    precision, why = numerics.choose_precision(
+        params.precision, params.numerics, device.type, native
+    )
+    log(f"train: precision {precision} ({why})")
+    if precision == "bf16" and numerics.bf16_emulated(params.numerics, device.type, native):
+        print(
+            f"warning: train.precision is bf16, but {device.type} runs bf16 emulated here "
+            "(no AMX or AVX512-BF16, or portable numerics): many times slower than fp32",
+            file=sys.stderr,
+            flush=True,
         )
+    return precision
+
+
+def total_steps(params: TrainParams, steps_per_epoch: int) -> int:
+    """The optimizer steps of the whole run: train.epochs, which may be fractional, times the
+    steps of an epoch, rounded to a whole step; the last epoch is partial where it does not
+    come out whole. Raises PipelineError where that is no step at all."""
+    steps = round(params.epochs * steps_per_epoch)
+    if steps < 1:
+        raise PipelineError(
+            f"params: train.epochs: {params.epochs:g} epochs of {steps_per_epoch} batches "
+            "is less than one batch"
+        )
+    return steps
+
+
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, params: TrainParams, steps: int
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The learning-rate schedule over `steps` batches, stepped after every batch; None for a
+    constant rate."""
+    if params.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=params.lr, total_steps=steps)
     return None
 
 
@@ -93,7 +124,7 @@ def as_tensors(
 
 
 def train_epoch(
-    model: nn.Module,
+    model: MnistCnn,
     x: torch.Tensor,
     y: torch.Tensor,
     optimizer: torch.optim.Optimizer,
@@ -101,25 +132,30 @@ def train_epoch(
     params: TrainParams,
     generator: torch.Generator,
     epoch: int,
+    steps: int,
     progress: EpochProgress,
 ) -> EpochMetrics:
-    """One pass over x [n, 1, 28, 28], y [n] in mini-batches shuffled by `generator`; the
-    epoch's training loss and accuracy (its validation fields still zero).
+    """One pass over x [n, 1, 28, 28], y [n] in mini-batches shuffled by `generator`, cut
+    short after `steps` batches (the last epoch of a fractional train.epochs), in the model's
+    precision; the epoch's training loss and accuracy (its validation fields still zero).
 
     Raises PipelineError when the loss is no longer finite (a learning rate too large)."""
     model.train()
     n = len(y)
-    progress.begin_epoch(epoch, math.ceil(n / params.batch_size))
+    progress.begin_epoch(epoch, steps)
     augmenting = params.augment_shift > 0 or params.augment_rotate > 0
+    # The whole permutation even for a partial epoch: the random stream is that of whole ones.
     order = torch.randperm(n, generator=generator).to(x.device)
+    seen = min(n, steps * params.batch_size)
     loss_sum, loss_total = 0.0, 0.0
     correct = torch.zeros((), dtype=torch.int64, device=x.device)  # summed on the device
-    for first in range(0, n, params.batch_size):
+    for first in range(0, seen, params.batch_size):
         batch = order[first : first + params.batch_size]
         inputs = augment(x[batch], params, generator) if augmenting else x[batch]
         optimizer.zero_grad()
-        logits = model(inputs)  # [bs, 10]
-        loss = F.cross_entropy(logits, y[batch])
+        with autocast(model.precision, x.device):  # fp32: no autocast at all
+            logits = model(inputs)  # [bs, 10]
+            loss = F.cross_entropy(logits, y[batch])  # autocast computes it in fp32
         loss.backward()
         optimizer.step()
         if scheduler is not None:
@@ -135,7 +171,7 @@ def train_epoch(
             f"train: diverged at epoch {epoch}: loss {loss_sum} "
             f"(try a smaller train.lr than {params.lr})"
         )
-    return EpochMetrics(epoch, loss_sum, loss_total / n, int(correct) / n, 0.0, 0.0)
+    return EpochMetrics(epoch, loss_sum, loss_total / seen, int(correct) / seen, 0.0, 0.0)
 
 
 def validate(
@@ -199,31 +235,37 @@ def train(
     on_epoch: Callable[[EpochMetrics], None] = lambda metrics: None,
 ) -> MnistCnn:
     """Train a fresh network on images [n, 28, 28] uint8 and labels [n], validating on the
-    held-out val_images / val_labels after every epoch; return it on the CPU in eval mode.
+    held-out val_images / val_labels after every (last: maybe partial) epoch; return it on the
+    CPU in eval mode, its `precision` the one it was trained in.
 
-    Raises PipelineError for a CUDA device that is not there or a diverging loss."""
+    Raises PipelineError for a CUDA device that is not there, less than one batch of
+    training or a diverging loss."""
     generator = seed_everything(params)
     device = pick_device(params.device)
     # torch's annotations of Module.to leave out memory_format, which it documents and takes.
     model = MnistCnn().to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
+    model.precision = pick_precision(params, device, progress.log)
     x, y = as_tensors(images, labels, device)
+    steps_per_epoch = math.ceil(len(y) / params.batch_size)
+    steps = total_steps(params, steps_per_epoch)
     optimizer = make_optimizer(model, params)
-    scheduler = make_scheduler(optimizer, params, math.ceil(len(y) / params.batch_size))
+    scheduler = make_scheduler(optimizer, params, steps)
     start = time.monotonic()
     validation = BackgroundValidation(
         *as_tensors(val_images, val_labels, device), progress, on_epoch
     )
     try:
-        for epoch in range(1, params.epochs + 1):
+        for epoch in range(1, math.ceil(steps / steps_per_epoch) + 1):
+            epoch_steps = min(steps_per_epoch, steps - (epoch - 1) * steps_per_epoch)
             trained = train_epoch(
-                model, x, y, optimizer, scheduler, params, generator, epoch, progress
+                model, x, y, optimizer, scheduler, params, generator, epoch, epoch_steps, progress
             )
             validation.submit(model, trained)
         validation.finish()
     finally:
         validation.executor.shutdown(cancel_futures=True)
     progress.log(
-        f"train: {params.epochs} epochs in {time.monotonic() - start:.1f} s on {device} "
+        f"train: {params.epochs:g} epochs in {time.monotonic() - start:.1f} s on {device} "
         f"(of which {validation.waited:.1f} s waiting for validation)"
     )
     return model.to("cpu", memory_format=torch.contiguous_format).eval()
