@@ -26,7 +26,7 @@ def recipe_settings(target: str) -> dict[str, str]:
     return dict(settings)
 
 
-@pytest.mark.parametrize("target", ["reference-10k", "small-data", "full-scale"])
+@pytest.mark.parametrize("target", ["reference-10k", "small-data", "full-scale", "fast"])
 def test_a_recipe_sets_every_key_it_may_change_from_the_committed_params(target):
     settings = recipe_settings(target)
     sections = ("prepare", "train")
