@@ -161,6 +161,6 @@ full-scale: $(VENV)/.run-installed offline-page ## experiment: 59,000 training i
 FAST_N_TRAIN ?= 59000
 fast: $(VENV)/.run-installed ## experiment: 99 % test accuracy, soonest (native numerics, bf16 where the CPU has it)
 	dvc exp run -n fast $(call recipe,prepare.n_train=$(FAST_N_TRAIN) prepare.n_test=10000 \
-	  train.epochs=1.5 train.batch_size=256 train.lr=0.003 train.optimizer=adamw \
+	  train.epochs=1.5 train.batch_size=256 train.lr=0.005 train.optimizer=adamw \
 	  train.weight_decay=0.01 train.schedule=onecycle train.threads=$(shell nproc) \
 	  train.numerics=native train.precision=auto)

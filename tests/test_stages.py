@@ -90,7 +90,7 @@ def test_mnist_source_variable_is_tried_first(repo, synthetic_source):
     "change, message",
     [
         ({"train.lrr": 0.1}, "params: train.lrr: unknown key"),
-        ({"train.epochs": "ten"}, "params: train.epochs: expected an integer, got 'ten'"),
+        ({"train.epochs": "ten"}, "params: train.epochs: expected a number, got 'ten'"),
     ],
 )
 def test_bad_params_name_the_key(repo, change, message):
