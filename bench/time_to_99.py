@@ -147,7 +147,10 @@ def fresh_clone(folder: Path, where: Path) -> Path:
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
     (clone / ".venv").symlink_to(ROOT / ".venv")
     env = _clean_env() | {"MNIST_SOURCE": str(folder), "PATH": _venv_path()}
-    subprocess.run(["dvc", "repro", "--quiet", "fetch"], cwd=clone, env=env, check=True)
+    subprocess.run(
+        ["dvc", "repro", "--quiet", "fetch"], cwd=clone, env=env, stdout=subprocess.DEVNULL,
+        check=True,
+    )  # fmt: skip
     return clone
 
 
