@@ -3,7 +3,6 @@ the checkpoint and the per-epoch history (DVCLive)."""
 
 import bootstrap  # noqa: F401, I001  (first: this checkout's src, a clear error without the venv)
 
-import math
 import resource
 from pathlib import Path
 
@@ -25,7 +24,7 @@ def main() -> None:
     val_images, val_labels = tsv.read(args.val)
     script.log(f"train: {len(labels)} images, validating on {len(val_labels)}, {params}")
     display = progress.EpochProgress(
-        math.ceil(params.epochs), all_params.log_every, script.log, progress.terminal()
+        params.epochs, all_params.log_every, script.log, progress.terminal()
     )
     with history.live_log(args.history) as live:
         net = train.train(

@@ -3,6 +3,7 @@ logged epoch (the first, every `log_every`-th and the last), never a line per ba
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -31,9 +32,10 @@ class EpochProgress:
     running loss and the latest validation accuracy (validation lags one epoch behind)."""
 
     def __init__(
-        self, epochs: int, log_every: int, log: Callable[[str], None], bar_stream: TextIO | None
+        self, epochs: float, log_every: int, log: Callable[[str], None], bar_stream: TextIO | None
     ) -> None:
-        self.epochs, self.log_every, self.log = epochs, log_every, log
+        # train.epochs may be fractional: 1.5 is two epochs, the second partial ("2/2").
+        self.epochs, self.log_every, self.log = math.ceil(epochs), log_every, log
         self.stream = bar_stream
         self.start: float | None = None  # at the first epoch, not while DVCLive starts
         self.bar: tqdm | None = None
