@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import statistics
 import sys
 import tempfile
@@ -24,9 +23,8 @@ from unittest import mock
 
 import numpy as np
 
-from mnist_pipeline import datasets, idx, tsv
-
-ROOT = Path(__file__).resolve().parents[1]
+from mnist_files import find_source, read_split
+from mnist_pipeline import tsv
 
 
 def project(images: np.ndarray, labels: np.ndarray, path: Path) -> None:
@@ -53,37 +51,13 @@ def per_pixel_python(images: np.ndarray, labels: np.ndarray, path: Path) -> None
             out.write("\t".join(fields) + "\n")
 
 
-def find_source(given: Path | None) -> Path:
-    env = os.environ.get("MNIST_SOURCE")
-    folders = [given] if given else [ROOT / "data/raw", *([Path(env)] if env else [])]
-    for folder in folders:
-        if any((folder / f"{datasets.TRAIN_IMAGES}{ext}").exists() for ext in ("", ".gz")):
-            return folder
-    if given:
-        sys.exit(f"error: no MNIST IDX files in {given}")
-    sys.exit(
-        f"error: no MNIST IDX files in {' or '.join(map(str, folders))}: run `dvc repro fetch`, "
-        "or set MNIST_SOURCE to a folder holding the four MNIST files (or pass --source DIR)"
-    )
-
-
-def idx_path(folder: Path, name: str) -> Path:
-    return folder / name if (folder / name).exists() else folder / f"{name}.gz"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     folder = find_source(args.source)
-    splits = [
-        idx.read_split(idx_path(folder, images), idx_path(folder, labels))
-        for images, labels in [
-            (datasets.TRAIN_IMAGES, datasets.TRAIN_LABELS),
-            (datasets.TEST_IMAGES, datasets.TEST_LABELS),
-        ]
-    ]
+    splits = [read_split(folder, "train"), read_split(folder, "test")]
     n_images = sum(len(labels) for _, labels in splits)
     converters = {
         "project": project,

@@ -18,10 +18,10 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
+from mnist_files import find_source, read_split
 from mnist_pipeline import numerics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,25 +45,15 @@ def main() -> None:
 
     from ruamel.yaml import YAML
 
-    from mnist_pipeline import datasets, evaluate, idx, inference
+    from mnist_pipeline import evaluate, inference
     from mnist_pipeline.model import to_input
     from mnist_pipeline.params import load_params
     from mnist_pipeline.progress import EpochProgress
     from mnist_pipeline.train import train
 
-    env = os.environ.get("MNIST_SOURCE")
-    folders = [args.source] if args.source else [ROOT / "data/raw", *([Path(env)] if env else [])]
-    folder = next((f for f in folders if f and f.is_dir()), None)
-    if folder is None:
-        sys.exit("error: no MNIST files: set MNIST_SOURCE or pass --source DIR")
-
-    def path(name: str) -> Path:
-        return folder / name if (folder / name).exists() else folder / f"{name}.gz"
-
-    images, labels = idx.read_split(path(datasets.TRAIN_IMAGES), path(datasets.TRAIN_LABELS))
-    test_images, test_labels = idx.read_split(
-        path(datasets.TEST_IMAGES), path(datasets.TEST_LABELS)
-    )
+    folder = find_source(args.source)
+    images, labels = read_split(folder, "train")
+    test_images, test_labels = read_split(folder, "test")
     train_set, val_set = (images[:59000], labels[:59000]), (images[59000:], labels[59000:])
     changes = {}
     for pair in args.set:  # values as YAML reads them, as `dvc exp run -S` does

@@ -22,13 +22,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
+from mnist_files import find_source, read_split
 from mnist_pipeline import numerics
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
@@ -41,21 +39,12 @@ def main() -> None:
 
     import torch
 
-    from mnist_pipeline import datasets, idx
     from mnist_pipeline.inference import predict_logits
     from mnist_pipeline.model import MnistCnn, to_input
 
-    env = os.environ.get("MNIST_SOURCE")
-    folders = [args.source] if args.source else [ROOT / "data/raw", *([Path(env)] if env else [])]
-    folder = next((f for f in folders if f and f.is_dir()), None)
-    if folder is None:
-        sys.exit("error: no MNIST files: set MNIST_SOURCE or pass --source DIR")
-
-    def path(name: str) -> Path:
-        return folder / name if (folder / name).exists() else folder / f"{name}.gz"
-
-    train_images, _ = idx.read_split(path(datasets.TRAIN_IMAGES), path(datasets.TRAIN_LABELS))
-    test_images, _ = idx.read_split(path(datasets.TEST_IMAGES), path(datasets.TEST_LABELS))
+    folder = find_source(args.source)
+    train_images, _ = read_split(folder, "train")
+    test_images, _ = read_split(folder, "test")
     x = to_input(train_images[:59000]), to_input(test_images)  # evaluate's two calls
 
     torch.manual_seed(0)

@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from mnist_files import find_source, read_split
+
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = 0.99
 MAX_EPOCHS = 14
@@ -53,9 +55,6 @@ def pytorch_example(folder: Path) -> None:
     from torch import nn
     from torch.nn import functional as F
     from torch.utils.data import DataLoader, TensorDataset
-
-    sys.path.insert(0, str(ROOT / "src"))
-    from mnist_pipeline import datasets, idx
 
     class Net(nn.Module):
         def __init__(self) -> None:
@@ -77,16 +76,14 @@ def pytorch_example(folder: Path) -> None:
             x = self.dropout2(x)
             return F.log_softmax(self.fc2(x), dim=1)
 
-    def tensors(images_name: str, labels_name: str) -> TensorDataset:
-        images, labels = idx.read_split(_file(folder, images_name), _file(folder, labels_name))
+    def tensors(split: str) -> TensorDataset:
+        images, labels = read_split(folder, split)
         x = (torch.from_numpy(images.copy()).float().div(255).unsqueeze(1) - 0.1307) / 0.3081
         return TensorDataset(x, torch.from_numpy(labels.astype("int64")))
 
     torch.manual_seed(1)  # the example's default --seed
-    train_loader = DataLoader(
-        tensors(datasets.TRAIN_IMAGES, datasets.TRAIN_LABELS), batch_size=64, shuffle=True
-    )
-    test_loader = DataLoader(tensors(datasets.TEST_IMAGES, datasets.TEST_LABELS), batch_size=1000)
+    train_loader = DataLoader(tensors("train"), batch_size=64, shuffle=True)
+    test_loader = DataLoader(tensors("test"), batch_size=1000)
     model = Net()
     optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.7)
@@ -109,10 +106,6 @@ def pytorch_example(folder: Path) -> None:
         scheduler.step()
         if accuracy >= TARGET:
             return
-
-
-def _file(folder: Path, name: str) -> Path:
-    return folder / name if (folder / name).exists() else folder / f"{name}.gz"
 
 
 def _clean_env() -> dict[str, str]:
@@ -238,15 +231,7 @@ def main() -> None:
     if args.run_example:
         pytorch_example(args.run_example)
         return
-    env = os.environ.get("MNIST_SOURCE")
-    folders = [args.source] if args.source else [ROOT / "data/raw", *([Path(env)] if env else [])]
-    folder = next((f for f in folders if f and f.is_dir()), None)
-    if folder is None:
-        sys.exit(
-            "error: no MNIST files: run `dvc repro fetch`, or set MNIST_SOURCE to a folder "
-            "holding the four MNIST files (or pass --source DIR)"
-        )
-    folder = folder.resolve()
+    folder = find_source(args.source)
     import torch  # only now: the numbers below are printed, nothing is computed here
 
     print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; torch {torch.__version__}, "

@@ -18,9 +18,7 @@ DIR holds the four IDX files, gzipped or not (default: data/raw, else $MNIST_SOU
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -29,7 +27,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from mnist_pipeline import datasets, idx, numerics
+from mnist_files import find_source, read_split
+from mnist_pipeline import numerics
 from mnist_pipeline.model import MnistCnn
 from mnist_pipeline.params import load_params
 from mnist_pipeline.progress import EpochProgress
@@ -76,21 +75,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    env = os.environ.get("MNIST_SOURCE")
-    folders = [args.source] if args.source else [ROOT / "data/raw", *([Path(env)] if env else [])]
-    folder = next((f for f in folders if f.is_dir()), None)
-    if folder is None:
-        sys.exit(
-            "error: no MNIST files: run `dvc repro fetch`, or set MNIST_SOURCE to a folder "
-            "holding the four MNIST files (or pass --source DIR)"
-        )
-
-    def path(name: str) -> Path:
-        return folder / name if (folder / name).exists() else folder / f"{name}.gz"
-
-    all_images, all_labels = idx.read_split(
-        path(datasets.TRAIN_IMAGES), path(datasets.TRAIN_LABELS)
-    )
+    all_images, all_labels = read_split(find_source(args.source), "train")
     overrides = {"train.epochs": args.epochs, "train.threads": args.threads}
     committed = load_params(ROOT / "params.yaml", overrides)  # the reference recipe
     params, n_train, n_val = committed.train, committed.prepare.n_train, committed.prepare.n_val
