@@ -3,7 +3,7 @@
 The one path from images to answers, for the train stage's validation, the evaluate stage
 and `mnist-pipeline predict`: batches of 256 in channels_last memory format under
 torch.inference_mode (faster on CPU than larger batches in the default format:
-docs/performance.md), in the precision the network was trained in (`MnistCnn.precision`,
+docs/fast.md), in the precision the network was trained in (`MnistCnn.precision`,
 which the checkpoint records), so that evaluate, predict and serve compute as train did.
 """
 

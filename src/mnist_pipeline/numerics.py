@@ -64,7 +64,7 @@ def configure(numerics: str, threads: int) -> None:
 # `train.precision: auto`: bf16 where the hardware runs bf16 matrix products natively, fp32
 # elsewhere. On a CPU that is AMX (Intel, Sapphire Rapids on) or AVX512-BF16 (Intel Cooper
 # Lake on, AMD Zen 4 on); without either, oneDNN emulates bf16 and autocast is many times
-# slower than fp32. docs/performance.md has the measurements behind the rule.
+# slower than fp32. docs/fast.md has the measurements behind the rule.
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 
 
