@@ -3,7 +3,6 @@ prediction per test image."""
 
 import bootstrap  # noqa: F401, I001  (first: this checkout's src, a clear error without the venv)
 
-import resource
 from pathlib import Path
 
 from mnist_pipeline import checkpoint, evaluate, files, inference, model, records, script, tsv
@@ -42,8 +41,7 @@ def main() -> None:
     files.write_json_atomic(args.metrics, metrics)
     files.write_json_atomic(args.fake, fake)
     files.write_text_atomic(args.predictions, records.to_csv(predictions))
-    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
-    script.log(f"evaluate: wrote {args.metrics} and two more; peak memory {peak_gb:.2f} GiB")
+    script.log(f"evaluate: wrote {args.metrics} and two more; peak memory {script.peak_memory()}")
 
 
 if __name__ == "__main__":

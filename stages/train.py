@@ -3,7 +3,6 @@ the checkpoint and the per-epoch history (DVCLive)."""
 
 import bootstrap  # noqa: F401, I001  (first: this checkout's src, a clear error without the venv)
 
-import resource
 from pathlib import Path
 
 from mnist_pipeline import checkpoint, files, history, progress, script, train, tsv
@@ -34,8 +33,7 @@ def main() -> None:
     # Written only after training finished: a diverged or interrupted run leaves no model.
     saved = checkpoint.checkpoint_bytes(net, params.model_dump(), class_names)
     files.write_bytes_atomic(args.model, saved)
-    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
-    script.log(f"train: wrote {args.model} and {args.history}/; peak memory {peak_gb:.2f} GiB")
+    script.log(f"train: wrote {args.model} and {args.history}/; peak memory {script.peak_memory()}")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,13 @@ def log(message: str) -> None:
     print(message, flush=True)
 
 
+def peak_memory() -> str:
+    """This process's peak resident memory so far, e.g. "0.74 GiB" (Linux counts it in KiB)."""
+    import resource
+
+    return f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB"
+
+
 def parser(description: str | None) -> argparse.ArgumentParser:
     """The stage's argument parser; every path is required, since dvc.yaml passes them all."""
     p = argparse.ArgumentParser(description=description)
