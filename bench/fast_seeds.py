@@ -70,7 +70,8 @@ def main() -> None:
             history = []
             quiet = EpochProgress(2**31, 2**31, lambda line: None, None)
             start = time.monotonic()
-            model = train(*train_set, *val_set, params, quiet, on_epoch=history.append)
+            settings = numerics.run_settings(params)
+            model = train(*train_set, *val_set, params, settings, quiet, on_epoch=history.append)
             seconds = time.monotonic() - start
             test = float("nan")
             if args.test:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_pipeline import checkpoint, inference
+from mnist_pipeline import checkpoint, inference, numerics
 from mnist_pipeline.apps import preprocess
 from mnist_pipeline.datasets import TEST_IMAGES, TEST_LABELS
 from mnist_pipeline.idx import read_split
@@ -64,10 +64,12 @@ def main() -> None:
 
     images, labels = read_split(found(TEST_IMAGES), found(TEST_LABELS))
     picked = np.random.default_rng(args.seed).choice(len(images), args.n, replace=False)
-    net, saved = checkpoint.load_checkpoint(args.model)
+    saved = checkpoint.load_checkpoint(args.model)
+    numerics.configure(saved.numerics, saved.threads)
+    net = saved.model
     pairs = [photos.photo_and_clean(images[i], seed=args.seed * 100_003 + int(i)) for i in picked]
-    photo_acc, photo_s = accuracy([p for p, _ in pairs], labels[picked], net, saved["class_names"])
-    clean_acc, clean_s = accuracy([c for _, c in pairs], labels[picked], net, saved["class_names"])
+    photo_acc, photo_s = accuracy([p for p, _ in pairs], labels[picked], net, saved.class_names)
+    clean_acc, clean_s = accuracy([c for _, c in pairs], labels[picked], net, saved.class_names)
     print(f"{args.n} digits of MNIST's test set, pages {photos.PAGE[0]}x{photos.PAGE[1]}")
     print(f"clean: accuracy {clean_acc:.3f}, {clean_s * 1000:.0f} ms per image")
     print(f"photo: accuracy {photo_acc:.3f}, {photo_s * 1000:.0f} ms per image")

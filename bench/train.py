@@ -84,7 +84,7 @@ def main() -> None:
 
     def project(val_images: np.ndarray, val_labels: np.ndarray) -> None:
         quiet = EpochProgress(params.epochs, 10**6, lambda line: None, None)
-        train(images, labels, val_images, val_labels, params, quiet)
+        train(images, labels, val_images, val_labels, params, numerics.run_settings(params), quiet)
 
     runners = {
         "reference DataLoader": lambda: reference_train(images, labels, args.epochs),

@@ -5,7 +5,8 @@ import bootstrap  # noqa: F401, I001  (first: this checkout's src, a clear error
 
 from pathlib import Path
 
-from mnist_pipeline import checkpoint, evaluate, files, inference, model, records, script, tsv
+from mnist_pipeline import checkpoint, evaluate, files, inference, model, numerics, records
+from mnist_pipeline import script, tsv
 from mnist_pipeline.params import load_params
 
 
@@ -20,7 +21,10 @@ def main() -> None:
     args = parser.parse_args()
 
     class_names = list(load_params(args.params).data.class_names)
-    net, _ = checkpoint.load_checkpoint(args.model)
+    saved = checkpoint.load_checkpoint(args.model)
+    # As train computed: its numerics and thread count, before the first computation.
+    numerics.configure(saved.numerics, saved.threads)
+    net = saved.model
     train_images, train_labels = tsv.read(args.train)
     test_images, test_labels = tsv.read(args.test)
     train_logits = inference.predict_logits(net, model.to_input(train_images))  # [n, 10]

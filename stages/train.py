@@ -5,7 +5,7 @@ import bootstrap  # noqa: F401, I001  (first: this checkout's src, a clear error
 
 from pathlib import Path
 
-from mnist_pipeline import checkpoint, files, history, progress, script, train, tsv
+from mnist_pipeline import checkpoint, files, history, numerics, progress, script, train, tsv
 from mnist_pipeline.params import load_params
 
 
@@ -18,6 +18,8 @@ def main() -> None:
     args = parser.parse_args()
     all_params = load_params(args.params)
     params, class_names = all_params.train, list(all_params.data.class_names)
+    settings = numerics.run_settings(params)
+    numerics.configure(settings.numerics, settings.threads)  # before the first computation
 
     images, labels = tsv.read(args.train)
     val_images, val_labels = tsv.read(args.val)
@@ -27,7 +29,7 @@ def main() -> None:
     )
     with history.live_log(args.history) as live:
         net = train.train(
-            images, labels, val_images, val_labels, params, display,
+            images, labels, val_images, val_labels, params, settings, display,
             on_epoch=lambda metrics: history.log_epoch(live, metrics),
         )  # fmt: skip
     # Written only after training finished: a diverged or interrupted run leaves no model.

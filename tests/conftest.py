@@ -1,13 +1,6 @@
-import os
 import shutil
 
 import pytest
-
-from mnist_pipeline.numerics import PORTABLE_ENV
-
-# In-process tests compute in the default, portable numerics: the libraries read these when
-# they first compute, so they must be set before any test does.
-os.environ.update(PORTABLE_ENV)
 
 from helpers import (
     NO_REAL_MNIST,
@@ -22,7 +15,12 @@ from helpers import (
     update_params,
     write_idx_set,
 )
+from mnist_pipeline import numerics
 from mnist_pipeline.datasets import FILE_NAMES
+
+# In-process tests compute as the shipped run does, in portable numerics on one thread,
+# configured before any test computes (as each entry point configures its process first).
+numerics.configure("portable", 1)
 
 # Small, fast settings for pipelines on the synthetic data of helpers.write_idx_set.
 SMALL_RUN = {

@@ -81,13 +81,15 @@ def train_params(**overrides):
 def fit(images, labels, params, val=None, log=lambda line: None, log_every=1):
     """Train quietly with a validation set (by default 50 synthetic images), a log line every
     `log_every` epochs; return the model and the list of per-epoch metrics."""
+    from mnist_pipeline.numerics import run_settings
     from mnist_pipeline.progress import EpochProgress
     from mnist_pipeline.train import train
 
     history = []
     progress = EpochProgress(params.epochs, log_every, log, bar_stream=None)
     val = synthetic_split(50, seed=7) if val is None else val
-    model = train(images, labels, *val, params, progress, on_epoch=history.append)
+    settings = run_settings(params)
+    model = train(images, labels, *val, params, settings, progress, on_epoch=history.append)
     return model, history
 
 

@@ -37,11 +37,10 @@ def test_fake_image_is_the_designs():
 def test_checkpoint_round_trip(tmp_path):
     model = MnistCnn()
     (tmp_path / "m.pt").write_bytes(checkpoint_bytes(model, {"lr": 0.1}, NAMES))
-    loaded, checkpoint = load_checkpoint(tmp_path / "m.pt")
-    assert checkpoint["params"] == {"lr": 0.1} and checkpoint["class_names"] == NAMES
-    assert checkpoint["architecture"] == "MnistCnn"
+    saved = load_checkpoint(tmp_path / "m.pt")
+    assert saved.params == {"lr": 0.1} and saved.class_names == NAMES
     x = torch.rand(2, 1, 28, 28)
-    assert torch.equal(loaded(x), model.eval()(x))
+    assert torch.equal(saved.model(x), model.eval()(x))
 
 
 def test_checkpoint_bytes_depend_on_the_params_values_not_on_their_objects():
@@ -116,9 +115,9 @@ def test_a_checkpoint_in_torch_s_legacy_format_loads(tmp_path):
     with open(tmp_path / "legacy.pt", "wb") as out:
         torch.save({**saved, "class_names": NAMES}, out, _use_new_zipfile_serialization=False)
     assert not (tmp_path / "legacy.pt").read_bytes().startswith(b"PK")  # really not a zip
-    loaded, checkpoint = load_checkpoint(tmp_path / "legacy.pt")
+    saved = load_checkpoint(tmp_path / "legacy.pt")
     x = torch.rand(2, 1, 28, 28)
-    assert checkpoint["class_names"] == NAMES and torch.equal(loaded(x), model.eval()(x))
+    assert saved.class_names == NAMES and torch.equal(saved.model(x), model.eval()(x))
 
 
 def test_refusals_say_what_the_file_is(tmp_path):

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from helpers import ROOT, cpu_has
 from mnist_pipeline import checkpoint
@@ -11,14 +12,6 @@ from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.model import MnistCnn
 
 NAMES = [str(k) for k in range(10)]
-
-
-@pytest.fixture
-def configured(monkeypatch):
-    """Record numerics.configure's calls from load_checkpoint instead of making them."""
-    calls = []
-    monkeypatch.setattr(checkpoint, "configure", lambda *args: calls.append(args))
-    return calls
 
 
 @pytest.mark.parametrize(
@@ -30,21 +23,46 @@ def configured(monkeypatch):
         ({"lr": 0.005, "threads": 1}, ("native", 1)),
     ],
 )
-def test_a_checkpoint_is_used_with_the_numerics_and_threads_it_was_trained_with(
-    tmp_path, configured, recorded, expected
+def test_a_checkpoint_tells_the_numerics_and_threads_it_was_trained_with(
+    tmp_path, recorded, expected
 ):
     path = tmp_path / "model.pt"
     path.write_bytes(checkpoint.checkpoint_bytes(MnistCnn(), recorded, NAMES))
-    checkpoint.load_checkpoint(path)
-    assert configured == [expected]
+    saved = checkpoint.load_checkpoint(path)
+    assert (saved.numerics, saved.threads) == expected
 
 
-def test_unknown_recorded_numerics_are_refused(tmp_path, configured):
+def _process_state() -> tuple:
+    import os
+
+    return (
+        dict(os.environ), torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
+        torch.backends.cpu.get_cpu_capability(), torch.get_default_dtype(),
+    )  # fmt: skip
+
+
+def test_loading_a_checkpoint_changes_nothing_in_the_process(tmp_path):
+    """A loader returns what it read: the caller configures the process (numerics.configure)."""
+    path = tmp_path / "model.pt"
+    recorded = {"numerics": "native", "threads": 3}  # unlike this process: portable, 1 thread
+    model = MnistCnn().eval()
+    path.write_bytes(checkpoint.checkpoint_bytes(model, recorded, NAMES))
+    torch.set_num_threads(2)
+    try:
+        before = _process_state()
+        saved = checkpoint.load_checkpoint(path)
+        assert _process_state() == before
+    finally:
+        torch.set_num_threads(1)
+    x = torch.rand(2, 1, 28, 28)
+    assert not saved.model.training and torch.equal(saved.model(x), model(x))
+
+
+def test_unknown_recorded_numerics_are_refused(tmp_path):
     path = tmp_path / "model.pt"
     path.write_bytes(checkpoint.checkpoint_bytes(MnistCnn(), {"numerics": "bf16"}, NAMES))
     with pytest.raises(PipelineError, match="numerics 'bf16', expected 'portable' or 'native'"):
         checkpoint.load_checkpoint(path)
-    assert configured == []
 
 
 SHOW_KERNELS = """
@@ -105,14 +123,11 @@ def test_configure_after_a_native_computation_is_an_error():
         ({}, [*NAMES, "ten"], "class_names: expected a list of 10 names"),
     ],
 )
-def test_a_checkpoint_with_bad_fields_is_refused_in_one_line(
-    tmp_path, configured, params, names, message
-):
+def test_a_checkpoint_with_bad_fields_is_refused_in_one_line(tmp_path, params, names, message):
     path = tmp_path / "model.pt"
     path.write_bytes(checkpoint.checkpoint_bytes(MnistCnn(), params, names))
     with pytest.raises(PipelineError, match=message):
         checkpoint.load_checkpoint(path)
-    assert configured == []
 
 
 @pytest.mark.parametrize(
@@ -168,16 +183,15 @@ def test_the_cpu_feature_helpers_exist_in_this_torch():
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_a_checkpoint_records_the_precision_it_was_trained_in(tmp_path, configured, precision):
+def test_a_checkpoint_records_the_precision_it_was_trained_in(tmp_path, precision):
     model = MnistCnn()
     model.precision = precision
     path = tmp_path / "model.pt"
     path.write_bytes(checkpoint.checkpoint_bytes(model, {"numerics": "native"}, NAMES))
-    loaded, saved = checkpoint.load_checkpoint(path)
-    assert saved["precision"] == precision and loaded.precision == precision
+    assert checkpoint.load_checkpoint(path).model.precision == precision
 
 
-def test_a_checkpoint_from_before_train_precision_loads_as_fp32(tmp_path, configured):
+def test_a_checkpoint_from_before_train_precision_loads_as_fp32(tmp_path):
     import io
 
     import torch
@@ -187,10 +201,10 @@ def test_a_checkpoint_from_before_train_precision_loads_as_fp32(tmp_path, config
     buffer = io.BytesIO()
     torch.save(old, buffer)
     (tmp_path / "old.pt").write_bytes(buffer.getvalue())
-    assert checkpoint.load_checkpoint(tmp_path / "old.pt")[0].precision == "fp32"
+    assert checkpoint.load_checkpoint(tmp_path / "old.pt").model.precision == "fp32"
 
 
-def test_an_unknown_recorded_precision_is_refused(tmp_path, configured):
+def test_an_unknown_recorded_precision_is_refused(tmp_path):
     model = MnistCnn()
     model.precision = "fp16"
     (tmp_path / "model.pt").write_bytes(checkpoint.checkpoint_bytes(model, {}, NAMES))
@@ -203,6 +217,8 @@ import sys
 sys.path.insert(0, {src!r}); sys.path.insert(0, {tests!r})
 from helpers import fit, synthetic_split, train_params
 from mnist_pipeline.checkpoint import checkpoint_bytes
+from mnist_pipeline.numerics import configure
+configure("native", 2)
 params = train_params(epochs=1.5, batch_size=16, lr=0.003, optimizer="adamw",
                       schedule="onecycle", numerics="native", precision="bf16", threads=2)
 images, labels = synthetic_split(200, seed=0)
@@ -218,7 +234,7 @@ def test_bf16_training_is_deterministic_on_rerun():
     computed in portable."""
     from mnist_pipeline import numerics
 
-    if not numerics.native_bf16("cpu"):
+    if not numerics.native_bf16(torch.device("cpu")):
         pytest.skip("this CPU has no native bf16 (AMX or AVX512-BF16)")
     script = TRAIN_BF16_TWICE.format(src=str(ROOT / "src"), tests=str(ROOT / "tests"))
     result = subprocess.run(

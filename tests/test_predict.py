@@ -388,7 +388,7 @@ def test_predict_names_its_model_and_that_model_s_test_accuracy_on_stderr(
     assert json.loads(evaluated.stdout)["file"] == str(tmp_path / "a.png")
 
     # Retrained (a `dvc exp run` stopped after train, `dvc repro train`): no stale figure.
-    net, _ = checkpoint.load_checkpoint(model)
+    net = checkpoint.load_checkpoint(model).model
     model.write_bytes(checkpoint.checkpoint_bytes(net, {"lr": 0.1}, NAMES))
     retrained = cli("predict", "--json", tmp_path / "a.png", cwd=project)
     assert retrained.returncode == 0 and retrained.stdout.count("\n") == 1
@@ -424,7 +424,7 @@ def test_real_digits_as_png_agree_with_the_evaluate_stage(shipped_run, tmp_path)
     repo, _, _ = shipped_run
     images, _ = idx.read_split(real_mnist_file(TEST_IMAGES), real_mnist_file(TEST_LABELS))
     images = images[:300]
-    net, _ = checkpoint.load_checkpoint(repo / "models/model.pt")
+    net = checkpoint.load_checkpoint(repo / "models/model.pt").model
     expected = [
         NAMES[i] for i in inference.predict_logits(net, to_input(images)).argmax(dim=1).numpy()
     ]
@@ -469,14 +469,15 @@ def test_photos_are_read_about_as_well_as_the_same_digits_clean(shipped_run):
         pytest.skip(NO_REAL_MNIST)
     images, labels = idx.read_split(real_mnist_file(TEST_IMAGES), real_mnist_file(TEST_LABELS))
     picked = np.random.default_rng(1).choice(len(images), 200, replace=False)
-    net, saved = checkpoint.load_checkpoint(repo / "models/model.pt")
+    saved = checkpoint.load_checkpoint(repo / "models/model.pt")
+    net = saved.model
     pairs = [photos.photo_and_clean(images[i], seed=int(i), page=(900, 1200)) for i in picked]
 
     def accuracy(files):
         prepared = np.stack(
             [preprocess.to_mnist(preprocess.decode_image(f, "x"), "x") for f in files]
         )
-        got = [r["predicted"] for r in inference.classify(net, prepared, saved["class_names"])]
+        got = [r["predicted"] for r in inference.classify(net, prepared, saved.class_names)]
         return np.mean(np.array(got) == np.array([NAMES[y] for y in labels[picked]]))
 
     clean, photo = accuracy([c for _, c in pairs]), accuracy([p for p, _ in pairs])

@@ -81,7 +81,7 @@ def test_predict_gives_the_cli_s_answer_and_the_input_it_saw(api, synthetic_mode
     status, data = request(api, "POST", "/api/predict", png(image))
     answer = json.loads(data)
     assert status == 200 and set(answer) == {"predicted", "probabilities", "input"}
-    net, _ = checkpoint.load_checkpoint(synthetic_model)
+    net = checkpoint.load_checkpoint(synthetic_model).model
     seen = preprocess.to_mnist(preprocess.read_image(tmp_path / "digit.png"), "digit.png")
     cli = inference.classify(net, seen[None], NAMES)[0]  # what `mnist-pipeline predict` prints
     assert answer["predicted"] == cli["predicted"]

@@ -8,6 +8,7 @@ import codecs
 import io
 import json
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -16,7 +17,7 @@ from .datasets import NUM_CLASSES
 from .errors import PipelineError
 from .files import read_bytes
 from .model import MnistCnn
-from .numerics import configure
+from .params import Numerics
 
 ARCHITECTURE = "MnistCnn"
 CHECKPOINT_KEYS = {"architecture", "state_dict", "params", "class_names"}
@@ -54,15 +55,29 @@ def checkpoint_bytes(model: MnistCnn, params: dict, class_names: list[str]) -> b
     return buffer.getvalue()
 
 
-def load_checkpoint(path: Path) -> tuple[MnistCnn, dict]:
-    """Load a checkpoint safely; return the model in eval mode and the checkpoint dict.
+@dataclass(frozen=True)
+class Checkpoint:
+    """What a checkpoint file holds, checked: the network with its weights (on the CPU, in eval
+    mode, in the precision it was trained in), the train params it recorded, the class names,
+    and the numerics and thread count to compute with as train did."""
+
+    model: MnistCnn
+    params: dict
+    class_names: list[str]
+    numerics: Numerics
+    threads: int
+
+
+def load_checkpoint(path: Path) -> Checkpoint:
+    """Load a checkpoint safely and check it; changes nothing in the process (no numerics, no
+    thread count: the caller configures those first, numerics.configure).
 
     Both of torch.save's formats load (zip, and the legacy pickle); anything else is refused
     with a PipelineError saying what the file is (empty, text, a zip of something else...).
-    Before the weights are first used, the process takes the numerics and thread count the
-    checkpoint was trained with (numerics.configure), so evaluate, predict and serve compute
-    as train did, and the model computes in the precision recorded (fp32 where none is).
-    Checkpoints from before `train.numerics` existed were trained natively.
+    The network is built on torch's meta device and given the file's tensors, so loading
+    computes nothing, not even a weight initialisation. Checkpoints from before
+    `train.numerics` were trained natively on 1 thread, and those from before
+    `train.precision` in fp32.
     """
     data = read_bytes(path, "model file")
     if not data.startswith((ZIP_MAGIC, LEGACY_MAGIC)):
@@ -91,33 +106,31 @@ def load_checkpoint(path: Path) -> tuple[MnistCnn, dict]:
         and all(isinstance(name, str) for name in names)
     ):
         raise PipelineError(f"{path}: class_names: expected a list of {NUM_CLASSES} names")
-    if not isinstance(checkpoint["state_dict"], dict):
+    weights = checkpoint["state_dict"]
+    if not isinstance(weights, dict):
         raise PipelineError(f"{path}: state_dict: expected a mapping of names to tensors")
+    # Taken as they are (assign=True below), so they must already be what train writes.
+    for name, tensor in weights.items():
+        if isinstance(tensor, torch.Tensor) and tensor.dtype != torch.float32:
+            raise PipelineError(f"{path}: {name}: expected float32 weights, got {tensor.dtype}")
     precision = checkpoint.get("precision", "fp32")
     if precision not in PRECISIONS:
         raise PipelineError(f"{path}: precision {precision!r}, expected 'fp32' or 'bf16'")
-    configure(*_recorded_numerics(path, checkpoint["params"]))
-    model = MnistCnn()
-    model.precision = precision
-    try:
-        model.load_state_dict(checkpoint["state_dict"])
-    except RuntimeError as exc:
-        detail = " ".join(str(exc).split())
-        raise PipelineError(f"{path}: weights do not match {ARCHITECTURE}: {detail}") from None
-    model.eval()
-    return model, checkpoint
-
-
-def _recorded_numerics(path: Path, params: object) -> tuple[str, int]:
-    """The numerics and thread count a checkpoint's params record (native and 1 when absent:
-    checkpoints from before train.numerics), or PipelineError."""
-    recorded = params if isinstance(params, dict) else {}
-    numerics, threads = recorded.get("numerics", "native"), recorded.get("threads", 1)
+    params = checkpoint["params"] if isinstance(checkpoint["params"], dict) else {}
+    numerics, threads = params.get("numerics", "native"), params.get("threads", 1)
     if numerics not in ("portable", "native"):
         raise PipelineError(f"{path}: numerics {numerics!r}, expected 'portable' or 'native'")
     if not (isinstance(threads, int) and not isinstance(threads, bool) and 1 <= threads <= 256):
         raise PipelineError(f"{path}: threads {threads!r}, expected an integer from 1 to 256")
-    return numerics, threads
+    with torch.device("meta"):  # no initialisation: the weights come from the file
+        model = MnistCnn()
+    model.precision = precision
+    try:
+        model.load_state_dict(weights, assign=True)
+    except RuntimeError as exc:
+        detail = " ".join(str(exc).split())
+        raise PipelineError(f"{path}: weights do not match {ARCHITECTURE}: {detail}") from None
+    return Checkpoint(model.eval(), checkpoint["params"], names, numerics, threads)
 
 
 def _refusal(path: Path, data: bytes) -> PipelineError:

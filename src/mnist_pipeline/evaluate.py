@@ -10,6 +10,7 @@ from torch import nn
 
 from .datasets import IMAGE_SIDE
 from .inference import classify
+from .model import MnistCnn
 
 Z_95 = 1.959964  # two-sided 95 % normal quantile
 
@@ -54,6 +55,6 @@ def fake_image() -> np.ndarray:
     return image
 
 
-def fake_image_prediction(model: nn.Module, class_names: list[str]) -> dict:
+def fake_image_prediction(model: MnistCnn, class_names: list[str]) -> dict:
     """The class the model gives the design's hand-drawn digit, with every class's probability."""
     return classify(model, fake_image()[None], class_names)[0]

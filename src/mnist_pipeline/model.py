@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import torch
 from torch import nn
 
 from .datasets import NUM_CLASSES
+
+Precision = Literal["fp32", "bf16"]  # what the network computes in (train.precision resolved)
 
 
 class MnistCnn(nn.Module):
@@ -25,7 +29,7 @@ class MnistCnn(nn.Module):
         # The precision it was trained in, "fp32" or "bf16" (train.precision as resolved): not a
         # weight, but inference runs in it too (inference.predict_logits), and the checkpoint
         # records it.
-        self.precision = "fp32"
+        self.precision: Precision = "fp32"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [bs, 1, 28, 28], pixel values scaled to 0..1

@@ -1,23 +1,33 @@
-"""The numerics switch (`train.numerics`): which CPU kernels PyTorch may use, and how many
-threads, fixed before the first float computation of a process.
+"""How a process computes: the run's settings (device, precision, numerics, threads), decided
+once from the params and the machine, and the process configured for them before its first
+float computation.
 
 PyTorch's CPU results differ in the last bits from one CPU to another because three libraries
 pick their kernels by what the CPU offers: ATen's own vectorised kernels, oneDNN (convolutions)
-and MKL (matrix products). `portable` caps all three to one AVX2 code path (MKL in its
+and MKL (matrix products). `portable` numerics cap all three to one AVX2 code path (MKL in its
 COMPATIBLE mode, the one that holds across Intel and AMD), so the same params, thread count and
 lock files give the same bytes on any x86-64 CPU with AVX2. `native` lets them use the fastest
 kernels the CPU has (AVX-512, AMX, bf16): results then reproduce on the same kind of CPU only.
 docs/reproducibility.md says where this was checked.
 
 All three libraries read their setting when they first compute, not when torch is imported, so
-`configure` works at any point before a process's first float operation (loading a checkpoint
-with torch.load computes nothing).
+`configure` works at any point before a process's first float operation: every entry point
+(the train and evaluate stages, predict, serve) calls it first thing. Loading a checkpoint
+computes nothing (checkpoint.load_checkpoint), and neither does `run_settings`.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
+from typing import assert_never
+
+import torch
+
+from .errors import PipelineError
+from .model import Precision
+from .params import DeviceChoice, Numerics, PrecisionChoice, TrainParams
 
 PORTABLE_ENV = {
     "ATEN_CPU_CAPABILITY": "avx2",  # ATen's vectorised kernels
@@ -26,28 +36,58 @@ PORTABLE_ENV = {
 }
 # cuBLAS is deterministic only with a fixed workspace; it reads this when CUDA starts.
 CUDA_ENV = {"CUBLAS_WORKSPACE_CONFIG": ":4096:8"}
+# `precision: auto`: bf16 where the hardware runs bf16 matrix products natively, fp32
+# elsewhere. On a CPU that is AMX (Intel, Sapphire Rapids on) or AVX512-BF16 (Intel Cooper
+# Lake on, AMD Zen 4 on); without either, oneDNN emulates bf16 and autocast is many times
+# slower than fp32. docs/fast.md has the measurements behind the rule.
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 
 
-def configure(numerics: str, threads: int) -> None:
-    """Fix the process's numerics ("portable" or "native"), thread count and deterministic
-    algorithms.
+@dataclass(frozen=True)
+class RunSettings:
+    """How a training run computes, decided once (run_settings); the training loop reads it."""
 
-    Call it before the process's first float computation; the stage scripts call it right after
-    reading their params (train) or the checkpoint (evaluate, predict, serve).
+    device: torch.device
+    precision: Precision
+    # Why that precision, for the log: "auto: this CPU runs bf16 natively", or a warning.
+    precision_reason: str
+    numerics: Numerics
+    threads: int
+
+
+def run_settings(params: TrainParams) -> RunSettings:
+    """train.device, train.precision, train.numerics and train.threads resolved for this
+    machine. Computes nothing, so it may come before or after `configure`.
+
+    Raises PipelineError for a CUDA device asked for that is not there."""
+    device = pick_device(params.device)
+    native = native_bf16(device)
+    precision, reason = choose_precision(params.precision, params.numerics, device.type, native)
+    if precision == "bf16" and bf16_emulated(params.numerics, device.type, native):
+        reason += (
+            f"; warning: this {device.type.upper()} runs bf16 emulated (no AMX or AVX512-BF16, "
+            "or portable numerics), many times slower than fp32"
+        )
+    return RunSettings(device, precision, reason, params.numerics, params.threads)
+
+
+def configure(numerics: Numerics, threads: int) -> None:
+    """Fix the process's numerics, thread count and deterministic algorithms, once, before its
+    first float computation.
 
     Raises RuntimeError if torch already computed with uncapped kernels (a programming error:
-    the setting would silently not apply).
+    the setting would silently not apply; only a CPU with AVX-512 can tell).
     """
-    if numerics == "portable":
-        os.environ.update(PORTABLE_ENV)
-    else:  # native: whatever the CPU offers, even if the user's shell caps it
-        for name in PORTABLE_ENV:
-            os.environ.pop(name, None)
+    match numerics:
+        case "portable":
+            os.environ.update(PORTABLE_ENV)
+        case "native":  # whatever the CPU offers, even if the user's shell caps it
+            for name in PORTABLE_ENV:
+                os.environ.pop(name, None)
+        case _:
+            assert_never(numerics)
     for name, value in CUDA_ENV.items():
         os.environ.setdefault(name, value)
-
-    import torch
-
     torch.set_num_threads(threads)  # the reduction order, and so the bits, depend on it
     torch.use_deterministic_algorithms(True)
     capability = torch.backends.cpu.get_cpu_capability()
@@ -61,11 +101,21 @@ def configure(numerics: str, threads: int) -> None:
         )
 
 
-# `train.precision: auto`: bf16 where the hardware runs bf16 matrix products natively, fp32
-# elsewhere. On a CPU that is AMX (Intel, Sapphire Rapids on) or AVX512-BF16 (Intel Cooper
-# Lake on, AMD Zen 4 on); without either, oneDNN emulates bf16 and autocast is many times
-# slower than fp32. docs/fast.md has the measurements behind the rule.
-BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+def pick_device(choice: DeviceChoice) -> torch.device:
+    """train.device for this machine; PipelineError for "cuda" where there is none."""
+    match choice:
+        case "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        case "cuda":
+            if not torch.cuda.is_available():
+                raise PipelineError(
+                    "params: train.device: 'cuda' requested, but no CUDA device is available"
+                )
+            return torch.device("cuda")
+        case "cpu":
+            return torch.device("cpu")
+        case _:
+            assert_never(choice)
 
 
 def cpu_flags() -> set[str]:
@@ -75,39 +125,39 @@ def cpu_flags() -> set[str]:
     come from the cpuinfo library that oneDNN's own kernel choice trusts, and work on every
     OS. Should a torch release drop them, the features read as absent (fp32: slower, still
     right); tests/test_numerics.py checks they exist in the pinned torch."""
-    import torch
-
     checks = {"amx_bf16": "_is_amx_tile_supported", "avx512_bf16": "_is_avx512_bf16_supported"}
     return {flag for flag, name in checks.items() if getattr(torch.cpu, name, lambda: False)()}
 
 
-def choose_precision(
-    precision: str, numerics: str, device_type: str, native_bf16: bool
-) -> tuple[str, str]:
-    """train.precision ("auto", "fp32" or "bf16") resolved for the machine: (precision, why).
-
-    A fixed rule from the hardware's features, never a timing (which would make the choice,
-    and so the results, vary from run to run). `native_bf16`: whether the device runs bf16
-    natively (on a CPU, any of BF16_CPU_FLAGS; on CUDA, torch.cuda.is_bf16_supported())."""
-    if precision != "auto":
-        return precision, "train.precision"
-    if device_type == "cpu" and numerics == "portable":
-        # The portable caps limit oneDNN to AVX2, which has no bf16 instructions.
-        return "fp32", "auto: portable numerics compute in fp32"
-    if native_bf16:
-        return "bf16", f"auto: this {device_type.upper()} runs bf16 natively"
-    return "fp32", f"auto: this {device_type.upper()} has no native bf16"
-
-
-def native_bf16(device_type: str) -> bool:
-    """Whether the device of this type runs bf16 natively (see choose_precision)."""
-    import torch
-
-    if device_type == "cuda":
+def native_bf16(device: torch.device) -> bool:
+    """Whether `device` runs bf16 natively: on a CPU, any of BF16_CPU_FLAGS; on CUDA,
+    torch.cuda.is_bf16_supported()."""
+    if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     return bool(cpu_flags() & set(BF16_CPU_FLAGS))
 
 
-def bf16_emulated(numerics: str, device_type: str, native_bf16: bool) -> bool:
+def choose_precision(
+    precision: PrecisionChoice, numerics: Numerics, device_type: str, native_bf16: bool
+) -> tuple[Precision, str]:
+    """train.precision resolved for the machine: (precision, why).
+
+    A fixed rule from the hardware's features, never a timing (which would make the choice,
+    and so the results, vary from run to run)."""
+    match precision:
+        case "fp32" | "bf16":
+            return precision, "train.precision"
+        case "auto":
+            if device_type == "cpu" and numerics == "portable":
+                # The portable caps limit oneDNN to AVX2, which has no bf16 instructions.
+                return "fp32", "auto: portable numerics compute in fp32"
+            if native_bf16:
+                return "bf16", f"auto: this {device_type.upper()} runs bf16 natively"
+            return "fp32", f"auto: this {device_type.upper()} has no native bf16"
+        case _:
+            assert_never(precision)
+
+
+def bf16_emulated(numerics: Numerics, device_type: str, native_bf16: bool) -> bool:
     """Whether bf16 would run emulated: no native bf16, or a CPU capped to AVX2 (portable)."""
     return not native_bf16 or (device_type == "cpu" and numerics == "portable")

@@ -36,6 +36,16 @@ Seed = Annotated[int, Field(ge=0, lt=2**63)]  # what torch.manual_seed and numpy
 RATE_MAX = 1e6
 
 
+# The choices params.yaml offers, one name each: the code that acts on them takes these types
+# and dispatches with `match` ... `assert_never`, so mypy fails where a choice is not handled.
+Selection = Literal["first", "random", "stratified"]
+Optimizer = Literal["sgd", "adamw"]
+Schedule = Literal["constant", "onecycle"]
+Numerics = Literal["portable", "native"]
+DeviceChoice = Literal["auto", "cpu", "cuda"]
+PrecisionChoice = Literal["auto", "fp32", "bf16"]
+
+
 def _known_dataset(name: str) -> str:
     if name not in DATASETS:
         raise ValueError("a data set name: " + " or ".join(DATASETS))
@@ -61,7 +71,7 @@ class PrepareParams(_Section):
     n_train: Count
     n_val: Count  # held out from the end of the training split, never trained on
     n_test: Count
-    selection: Literal["first", "random", "stratified"]
+    selection: Selection
     seed: Seed
 
 
@@ -71,20 +81,20 @@ class TrainParams(_Section):
     epochs: Annotated[float, Field(gt=0)]
     batch_size: Count
     lr: Annotated[float, Field(gt=0, le=RATE_MAX)]  # the peak rate under onecycle
-    optimizer: Literal["sgd", "adamw"]
+    optimizer: Optimizer
     momentum: Annotated[float, Field(ge=0, lt=1)]  # sgd only
     nesterov: bool  # sgd only, needs momentum > 0
     weight_decay: Annotated[float, Field(ge=0, le=RATE_MAX)]
-    schedule: Literal["constant", "onecycle"]
+    schedule: Schedule
     augment_shift: Annotated[float, Field(ge=0, le=8)]  # pixels
     augment_rotate: Annotated[float, Field(ge=0, le=45)]  # degrees
     threads: Annotated[int, Field(ge=1, le=256)]
     # portable: the same bytes on any x86-64 CPU with AVX2; native: the CPU's fastest kernels
-    numerics: Literal["portable", "native"]
-    device: Literal["auto", "cpu", "cuda"]
+    numerics: Numerics
+    device: DeviceChoice
     # auto: bf16 in native numerics where the hardware runs it natively, else fp32
     # (numerics.choose_precision); the checkpoint records the one chosen.
-    precision: Literal["auto", "fp32", "bf16"]
+    precision: PrecisionChoice
 
     @field_validator("momentum")
     @classmethod

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import assert_never
+
 import numpy as np
 
 from .datasets import NUM_CLASSES
 from .errors import PipelineError
+from .params import Selection
 
 
 def hold_out(
-    labels: np.ndarray, n_train: int, n_val: int, selection: str, seed: int
+    labels: np.ndarray, n_train: int, n_val: int, selection: Selection, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Indices (training subset [n_train], validation set [n_val]) into the training split.
 
@@ -26,7 +29,7 @@ def hold_out(
     return chosen, np.arange(rest, len(labels))
 
 
-def select(labels: np.ndarray, n: int, selection: str, seed: int, key: str) -> np.ndarray:
+def select(labels: np.ndarray, n: int, selection: Selection, seed: int, key: str) -> np.ndarray:
     """Indices [n] into a split with `labels`, in ascending order so files keep the split's order.
 
     first: the first n; random: a seeded sample; stratified: n / 10 of each class, seeded.
@@ -35,11 +38,18 @@ def select(labels: np.ndarray, n: int, selection: str, seed: int, key: str) -> n
     if n > len(labels):
         raise PipelineError(f"params: {key}: {n} requested, but the split holds {len(labels)}")
     rng = np.random.default_rng(seed)
-    if selection == "first":
-        return np.arange(n)
-    if selection == "random":
-        return np.sort(rng.choice(len(labels), size=n, replace=False))
-    # "stratified": params.py admits no other selection.
+    match selection:
+        case "first":
+            return np.arange(n)
+        case "random":
+            return np.sort(rng.choice(len(labels), size=n, replace=False))
+        case "stratified":
+            return _stratified(labels, n, rng, key)
+        case _:
+            assert_never(selection)
+
+
+def _stratified(labels: np.ndarray, n: int, rng: np.random.Generator, key: str) -> np.ndarray:
     if n % NUM_CLASSES:
         raise PipelineError(
             f"params: {key}: {n} is not a multiple of {NUM_CLASSES}, "

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from .. import checkpoint, files, inference, tsv
+from .. import checkpoint, files, inference, numerics, tsv
 from ..errors import PipelineError
 from . import preprocess, project
 
@@ -19,11 +19,12 @@ def predict_files(inputs: list[Path], model_path: Path, as_json: bool) -> bool:
             f"{model_path}: model file not found (looked in {Path.cwd()}): run this inside the "
             "project after `make repro`, or pass --model PATH"
         )
-    net, saved = checkpoint.load_checkpoint(model_path)
+    saved = checkpoint.load_checkpoint(model_path)
+    numerics.configure(saved.numerics, saved.threads)  # as train computed, before computing
     # Which model answers, and how good it is: after `dvc exp run` the workspace holds the
     # experiment's. On stderr, so that --json output stays one object a line.
     print(f"predict: {project.describe(model_path)}", file=sys.stderr, flush=True)
-    class_names = saved["class_names"]
+    net, class_names = saved.model, saved.class_names
     all_ok = True
     for path in inputs:
         try:

@@ -29,7 +29,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -40,7 +39,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from .. import checkpoint, inference
+from .. import checkpoint, inference, numerics
 from ..errors import PipelineError
 from . import preprocess, project
 
@@ -65,14 +64,15 @@ class Predictor:
     holding the interpreter lock delays the loop, and with it every request."""
 
     def __init__(self, model_path: Path) -> None:
-        self.net, saved = checkpoint.load_checkpoint(model_path)
-        self.class_names = saved["class_names"]
+        saved = checkpoint.load_checkpoint(model_path)
+        self.numerics = saved.numerics
+        self.net, self.class_names = saved.model, saved.class_names
         self.waiting: list[tuple[bytes, asyncio.Future]] = []  # in arrival order
         self.worker: asyncio.Task | None = None  # runs the batches while any are waiting
         found = project.evaluation(model_path)  # (accuracy, n) if this model's, else why not
         self.description = {
             "model": str(model_path),
-            "params": saved["params"],
+            "params": saved.params,
             "class_names": self.class_names,
             "test_accuracy": found[0] if isinstance(found, tuple) else None,
         }
@@ -365,10 +365,10 @@ def make_server(
 def serve(model_path: Path, host: str, port: int) -> None:
     """Load the model (a bad one ends here, before any socket is opened), then serve until
     Ctrl-C."""
-    predictor = Predictor(model_path)  # takes the checkpoint's numerics and threads...
-    # ...but one image at a time is fastest on a single thread (docs/performance.md), which
-    # leaves the other core to the event loop.
-    torch.set_num_threads(1)
+    predictor = Predictor(model_path)
+    # The checkpoint's numerics, but one thread: one image at a time is fastest on a single
+    # thread (docs/performance.md), which leaves the other core to the event loop.
+    numerics.configure(predictor.numerics, 1)
     print(f"serve: {project.describe(model_path)}", file=sys.stderr, flush=True)
     try:
         server = make_server(predictor, host, port)
