@@ -122,6 +122,13 @@ def resolved_stages() -> dict:
         return {stage.name: stage for stage in repo.index.stages}
 
 
+def plumbing(root: Path = ROOT) -> dict[str, str]:
+    """dvc.yaml's `plumbing`: {path: why} of the code the stages import that cannot change an
+    output, and so is no stage's dependency."""
+    variables = yaml.safe_load((root / "dvc.yaml").read_text())["vars"]
+    return next(entry["plumbing"] for entry in variables if "plumbing" in entry)
+
+
 def stage_command(name: str) -> list[str]:
     """The command dvc.yaml runs for stage `name`, with this Python and absolute script path."""
     words = shlex.split(resolved_stages()[name].cmd)

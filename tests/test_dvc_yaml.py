@@ -1,47 +1,110 @@
-"""dvc.yaml must list exactly what each stage reads, or DVC re-runs too much or too little."""
+"""dvc.yaml must list exactly what can change each stage's outputs, or DVC re-runs too much
+or too little."""
 
-import json
+import ast
 import re
-import subprocess
-import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import yaml
 
-from helpers import ROOT, resolved_stages, stage_command
+from helpers import ROOT, plumbing, resolved_stages, stage_command
 from mnist_pipeline.params import Params
 
 DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 STAGES = DVC_YAML["stages"]
 
-LIST_IMPORTS = """
-import importlib.util, json, os, sys
-sys.path.insert(0, os.path.dirname(sys.argv[1]))  # as when the script runs: its folder first
-spec = importlib.util.spec_from_file_location("stage_under_test", sys.argv[1])
-spec.loader.exec_module(importlib.util.module_from_spec(spec))  # not __main__: main() is not run
-print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] == "mnist_pipeline")))
-"""
+PLUMBING = plumbing()
+TYPE_CHECKING = ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+
+
+def module_file(name: str, folders: list[Path]) -> Path | None:
+    """The file of module `name` ("mnist_pipeline.tsv") in the first of `folders` holding it,
+    as Python finds it on its path; None for a name that is not a module (a class, say)."""
+    for folder in folders:
+        path = folder.joinpath(*name.split("."))
+        for candidate in (path / "__init__.py", path.with_suffix(".py")):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def imported_names(path: Path, src: Path) -> Iterator[str]:
+    """Every module name `path` imports, made absolute, with a `from` import's names too (they
+    may be modules). Imports inside functions count (they run when the stage calls them);
+    those under `if TYPE_CHECKING:` never run, and do not count."""
+    package = path.parent.relative_to(src).parts if path.is_relative_to(src) else ()
+    nodes = list(ast.parse(path.read_text()).body)
+    while nodes:
+        node = nodes.pop()
+        if isinstance(node, ast.If) and ast.unparse(node.test) in TYPE_CHECKING:
+            nodes.extend(node.orelse)
+        elif isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            parts = [*package[: len(package) - node.level + 1]] if node.level else []
+            base = ".".join([*parts, node.module] if node.module else parts)
+            yield base
+            yield from (f"{base}.{alias.name}" for alias in node.names)
+        else:
+            nodes.extend(ast.iter_child_nodes(node))
+
+
+def imported_files(script: Path, root: Path = ROOT) -> set[str]:
+    """The project files (relative to `root`) the stage script imports, directly or through
+    each other, found as when it runs: its own folder first on the path, then src/; a
+    package's __init__.py with each of its modules."""
+    folders = [script.parent, root / "src"]
+    found, todo = set(), [script]
+    while todo:
+        for name in imported_names(todo.pop(), root / "src"):
+            parts = name.split(".")
+            for depth in range(1, len(parts) + 1):  # importing a.b imports a first
+                path = module_file(".".join(parts[:depth]), folders)
+                if path is not None and path not in found:
+                    found.add(path)
+                    todo.append(path)
+    return {path.relative_to(root).as_posix() for path in found}
 
 
 @pytest.mark.parametrize("name", list(STAGES))
-def test_src_deps_are_exactly_the_modules_the_script_imports(name):
-    script = ROOT / "stages" / f"{name}.py"
-    out = subprocess.run(
-        [sys.executable, "-c", LIST_IMPORTS, str(script)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    modules = json.loads(out)
-    imported = {
-        "src/mnist_pipeline/"
-        + ("__init__" if m == "mnist_pipeline" else m.split(".", 1)[1])
-        + ".py"
-        for m in modules
-    }
-    deps = STAGES[name]["deps"]
-    assert f"stages/{name}.py" in deps and "stages/bootstrap.py" in deps
-    assert {d for d in deps if d.startswith("src/")} == imported
+def test_code_deps_are_exactly_the_imported_modules_that_can_change_outputs(name):
+    """A module a stage imports is either one of its deps or plumbing: one on neither list
+    could change an output without DVC seeing it; a dep it does not import, or a plumbing one,
+    re-runs the stage for nothing."""
+    imported = imported_files(ROOT / "stages" / f"{name}.py")
+    code = {d for d in STAGES[name]["deps"] if d.startswith(("stages/", "src/"))}
+    assert code - {f"stages/{name}.py"} - imported == set(), "deps the stage does not import"
+    assert code & set(PLUMBING) == set(), "plumbing listed as deps: move them out of deps"
+    assert imported - set(PLUMBING) - code == set(), (
+        "imported, on neither list: add each to deps, or to dvc.yaml's plumbing with why it "
+        "cannot change an output"
+    )
+    assert f"stages/{name}.py" in code
+
+
+def test_plumbing_is_code_some_stage_imports_each_with_why():
+    imported = set().union(*(imported_files(ROOT / "stages" / f"{name}.py") for name in STAGES))
+    assert set(PLUMBING) <= imported, "plumbing no stage imports: remove it from the list"
+    assert all(isinstance(why, str) and why.strip() for why in PLUMBING.values())
+
+
+def test_imports_are_found_inside_functions_but_not_for_type_checking(tmp_path):
+    """The import finder itself: a lazy import is one the stage runs; a typing-only one is not."""
+    (tmp_path / "src" / "pkg").mkdir(parents=True)
+    (tmp_path / "stages").mkdir()
+    for module in ("__init__", "eager", "lazy", "typing_only", "unused"):
+        (tmp_path / "src" / "pkg" / f"{module}.py").write_text("")
+    (tmp_path / "src" / "pkg" / "eager.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from . import typing_only\n"
+        "def f():\n    from .lazy import thing\n"
+    )
+    (tmp_path / "stages" / "helper.py").write_text("")
+    (tmp_path / "stages" / "s.py").write_text("import helper\nfrom pkg import eager\n")
+    assert imported_files(tmp_path / "stages" / "s.py", tmp_path) == {
+        "stages/helper.py", "src/pkg/__init__.py", "src/pkg/eager.py", "src/pkg/lazy.py",
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("name", list(STAGES))
@@ -53,7 +116,7 @@ def test_each_cmd_passes_exactly_the_data_the_stage_declares(name):
     words = stage_command(name)[2:]  # after the interpreter and the script
     flags, given = words[0::2], words[1::2]
     assert all(flag.startswith("--") for flag in flags) and len(flags) == len(given), words
-    code = (f"stages/{name}.py", "stages/bootstrap.py", "src/")
+    code = ("stages/", "src/")
     data_deps = {str(d.def_path) for d in resolved.deps if not str(d.def_path).startswith(code)}
     outputs = {str(out.def_path) for out in resolved.outs}  # outs, metrics and plots
     declared = data_deps | outputs

@@ -13,6 +13,7 @@ from helpers import (
     copy_project,
     cpu_has,
     make_git_repo,
+    plumbing,
     run,
     stages_run,
     tool_env,
@@ -59,6 +60,29 @@ def test_a_print_only_param_reruns_nothing(pipeline_repo):
     assert repro(repo, env, "--force", "--single-item", "train") == ["train"]  # same model
     assert (repo / "models/model.pt").read_bytes() == model
     assert "up to date" in run(["dvc", "status"], repo, env).stdout
+
+
+def test_editing_plumbing_reruns_nothing_and_editing_a_dep_does(pipeline_repo):
+    """Code dvc.yaml names as plumbing (bootstrap, messages, progress, the error type) is no
+    stage's dependency; a module a stage depends on is."""
+    repo, env = pipeline_repo
+    repro(repo, env)
+
+    def edit(path):
+        with open(repo / path, "a") as file:
+            file.write("# edited\n")
+
+    def changed_stages():
+        return set(json.loads(run(["dvc", "status", "--json"], repo, env).stdout))
+
+    for path in plumbing(repo):
+        edit(path)
+    assert changed_stages() == set()
+
+    stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+    dep = next(d for d in stages["train"]["deps"] if d.startswith("src/"))
+    edit(dep)
+    assert changed_stages() == {name for name, stage in stages.items() if dep in stage["deps"]}
 
 
 def test_a_forced_rerun_is_byte_identical(pipeline_repo):
