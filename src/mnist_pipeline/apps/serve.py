@@ -2,11 +2,11 @@
 
 A Starlette app on uvicorn, with httptools (Node.js's llhttp) parsing: the HTTP parsing,
 framing and error answers (a malformed or conflicting Content-Length is a 400, a wrong method
-a 405) come from libraries that the Python web world relies on, not from code of ours.
-uvicorn has no deadline for a request's headers (its issue 157) and an ASGI app sees no
-socket, so two timeouts are added here: one in uvicorn's protocol for the headers, one in
-the app around the body. One event loop serves every connection; the work on images runs in
-one worker thread, a batch at a time (Predictor).
+a 405) come from libraries that the Python web world relies on, not from code of ours; the
+keep-alive timeout and the graceful shutdown are uvicorn's settings. The deadline for a
+request's headers, which uvicorn has no setting for, is HeadersDeadline; the one for its body
+is predict_route's. One event loop serves every connection; the work on images runs in one
+worker thread, a batch at a time (Predictor).
 
 GET  /              the page (inline script and style: works with no internet)
 GET  /api/model     the loaded model: path, recipe params, class names, test accuracy if known
@@ -20,12 +20,13 @@ headers within HEADERS_TIMEOUT_S seconds and the body within BODY_TIMEOUT_S more
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -49,11 +50,10 @@ MAX_BODY = 5 * 1024 * 1024  # bytes: a photo of a digit is far smaller
 DRAIN_LIMIT = 4 * MAX_BODY
 HEADERS_TIMEOUT_S = 10.0  # a client stalled in its headers is dropped after this...
 BODY_TIMEOUT_S = 10.0  # ...and one stalled in its body after this more: 20 s at the most
-KEEP_ALIVE_S = 5  # an idle kept-alive connection is closed after this (uvicorn's default)
+KEEP_ALIVE_S = 5  # an idle kept-alive connection is closed after this
 PAGE_FILE = Path(__file__).with_name("serve_page.html")
 OPENAPI_FILE = Path(__file__).with_name("serve_openapi.json")
 NO_STORE = {"Cache-Control": "no-store"}
-JSON = {**NO_STORE, "Content-Type": "application/json"}
 
 
 class Predictor:
@@ -126,97 +126,67 @@ class Predictor:
         ]
 
 
-class BodyTooLarge(Exception):
-    """More than MAX_BODY bytes sent; `more` is whether the client has more to send."""
-
-    def __init__(self, more: bool) -> None:
-        super().__init__("body too large")
-        self.more = more
-
-
-class ClientGone(Exception):
-    """The client closed the connection before its body was all in."""
-
-
-async def receive_body(receive: Receive, limit: int) -> bytes:
-    """The request's body from ASGI messages. Raises BodyTooLarge past `limit` bytes and
-    ClientGone if the client disconnects first."""
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(more=message.get("more_body", False))
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
 def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     """The API's error answer: {"error": one line}."""
     return JSONResponse({"error": message}, status, headers={**NO_STORE, **(headers or {})})
 
 
-class RefusedUpload(JSONResponse):
-    """413 for a body over MAX_BODY, answered at once, then the rest of the body read and
-    thrown away (up to DRAIN_LIMIT bytes, for at most BODY_TIMEOUT_S) before the connection
-    closes: a client still sending (urllib, a browser's fetch) then reads the answer instead
-    of a reset. `drain`: whether any of the body is still to come."""
+class TooLarge(JSONResponse):
+    """413 for a body over MAX_BODY, answered at once; then the rest of the body (`rest`; None
+    when the client waits to be invited to send it) is read and thrown away, up to DRAIN_LIMIT
+    bytes and until `deadline` (event-loop time), before the connection closes: a client still
+    sending (urllib, a browser's fetch) then reads the answer instead of a reset."""
 
-    def __init__(self, drain: bool, timeout_s: float) -> None:
+    def __init__(self, rest: AsyncIterator[bytes] | None, deadline: float) -> None:
         super().__init__(
-            {"error": f"body over {MAX_BODY:,} bytes"},
-            413,
-            headers={**NO_STORE, "Connection": "close"},
+            {"error": f"body over {MAX_BODY:,} bytes"}, 413, {**NO_STORE, "Connection": "close"}
         )
-        self.drain, self.timeout_s = drain, timeout_s
+        self.rest, self.deadline = rest, deadline
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 413, "headers": self.raw_headers})
         await send({"type": "http.response.body", "body": self.body, "more_body": True})
-        if self.drain:
-            try:
-                async with asyncio.timeout(self.timeout_s):
-                    await receive_body(receive, DRAIN_LIMIT)
-            except (BodyTooLarge, ClientGone, TimeoutError):
-                pass  # enough: close
+        if self.rest is not None:
+            drained = 0
+            with contextlib.suppress(TimeoutError, ClientDisconnect):
+                async with asyncio.timeout_at(self.deadline):
+                    async for chunk in self.rest:
+                        drained += len(chunk)
+                        if drained > DRAIN_LIMIT:
+                            break
         await send({"type": "http.response.body", "body": b""})
 
 
-def declared_length(request: Request) -> int | None:
-    """The Content-Length, if the request has one (uvicorn has refused malformed ones)."""
-    try:
-        return int(request.headers["content-length"])
-    except (KeyError, ValueError):
-        return None
-
-
 async def predict_route(request: Request) -> Response:
-    state = request.app.state
-    # A client that sent "Expect: 100-continue" sends its body only once invited: reading
-    # it to throw it away would invite it.
-    drain = request.headers.get("expect", "").lower() != "100-continue"
-    if (declared_length(request) or 0) > MAX_BODY:  # refused before a byte of it is read
-        return RefusedUpload(drain, state.body_timeout_s)
+    # One deadline for the body, and for the rest of a refused one.
+    deadline = asyncio.get_running_loop().time() + BODY_TIMEOUT_S
+    body = request.stream()
+    length = request.headers.get("content-length", "")  # uvicorn refused malformed ones
+    if length.isdigit() and int(length) > MAX_BODY:  # refused before a byte of it is read...
+        # ...and a client that sent "Expect: 100-continue" sends none until invited: reading
+        # the body to throw it away would invite it.
+        invited = request.headers.get("expect", "").lower() != "100-continue"
+        return TooLarge(body if invited else None, deadline)
+    chunks, size = [], 0
     try:
-        async with asyncio.timeout(state.body_timeout_s):
-            data = await receive_body(request.receive, MAX_BODY)
-    except BodyTooLarge as exc:
-        return RefusedUpload(drain and exc.more, state.body_timeout_s)
+        async with asyncio.timeout_at(deadline):
+            async for chunk in body:
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > MAX_BODY:
+                    return TooLarge(body, deadline)
     except TimeoutError:
-        message = f"the body took over {state.body_timeout_s:g} s to arrive"
+        message = f"the body took over {BODY_TIMEOUT_S:g} s to arrive"
         return error(408, message, {"Connection": "close"})
-    except ClientGone:
+    except ClientDisconnect:
         return Response(status_code=400)  # nobody is left to read it
     try:
-        return Response(await state.predictor.predict(data), headers=JSON)
+        answer = await request.app.state.predictor.predict(b"".join(chunks))
     except preprocess.ImageTooLarge as exc:
         return error(413, str(exc))
     except PipelineError as exc:
         return error(400, str(exc))
+    return Response(answer, media_type="application/json", headers=NO_STORE)
 
 
 async def model_route(request: Request) -> Response:
@@ -235,15 +205,15 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error(exc.status_code, str(exc.detail), exc.headers)
 
 
-def make_app(predictor: Predictor, body_timeout_s: float = BODY_TIMEOUT_S) -> Starlette:
+def make_app(predictor: Predictor) -> Starlette:
     """The ASGI app: the page, the API and its OpenAPI description."""
-    page, openapi = PAGE_FILE.read_bytes(), json.loads(OPENAPI_FILE.read_text())
+    page, openapi = PAGE_FILE.read_bytes(), OPENAPI_FILE.read_bytes()
 
     async def page_route(request: Request) -> Response:
         return Response(page, media_type="text/html; charset=utf-8", headers=NO_STORE)
 
     async def openapi_route(request: Request) -> Response:
-        return JSONResponse(openapi)
+        return Response(openapi, media_type="application/json")
 
     app = Starlette(
         routes=[
@@ -255,58 +225,45 @@ def make_app(predictor: Predictor, body_timeout_s: float = BODY_TIMEOUT_S) -> St
         ],
         exception_handlers={HTTPException: http_error},
     )
-    app.state.predictor, app.state.body_timeout_s = predictor, body_timeout_s
+    app.state.predictor = predictor
     return app
 
 
 class HeadersDeadline(HttpToolsProtocol):
-    """uvicorn's HTTP/1.1 protocol (httptools), plus a deadline for a request's headers, from
-    the connection's opening, or from the first byte after a response; cancelled when the
-    headers are all in (the app's own timeout covers the body). `headers_timeout_s` is set
-    by headers_deadline()."""
+    """uvicorn's HTTP/1.1 protocol (httptools), plus a deadline of HEADERS_TIMEOUT_S for a
+    request's headers, from the connection's opening or from the first byte after an answer,
+    that closes the connection; cancelled when the headers are in (predict_route's deadline
+    covers the body)."""
 
-    headers_timeout_s = HEADERS_TIMEOUT_S
+    # uvicorn has no setting for this (--timeout-request-start, its issue 157, was never
+    # added), and the ASGI app sees a request only once its headers are in: without it, a
+    # client that sends nothing, or its headers a byte at a time, holds its connection forever.
     deadline: asyncio.TimerHandle | None = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)  # type: ignore[arg-type]
-        self.arm()
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.deadline = self.loop.call_later(HEADERS_TIMEOUT_S, transport.close)
 
     def data_received(self, data: bytes) -> None:
-        if self.deadline is None and self.between_requests():
-            self.arm()  # the next request has begun
+        if self.deadline is None and self.cycle is not None and self.cycle.response_complete:
+            self.deadline = self.loop.call_later(HEADERS_TIMEOUT_S, self.transport.close)
         super().data_received(data)
-        if not self.between_requests():
-            self.disarm()  # its headers are in: the app has it now
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.disarm()
-        super().connection_lost(exc)
-
-    def between_requests(self) -> bool:
-        return self.cycle is None or self.cycle.response_complete
-
-    def arm(self) -> None:
-        self.deadline = self.loop.call_later(self.headers_timeout_s, self.transport.close)
-
-    def disarm(self) -> None:
+    def on_headers_complete(self) -> None:
         if self.deadline is not None:
             self.deadline.cancel()
             self.deadline = None
-
-
-def headers_deadline(seconds: float) -> type[HeadersDeadline]:
-    return type("HeadersDeadline", (HeadersDeadline,), {"headers_timeout_s": seconds})
+        super().on_headers_complete()
 
 
 class Server:
     """uvicorn serving the app on a socket already bound: run() until Ctrl-C (the command),
     or start() and stop() around a thread of its own (tests, benchmarks)."""
 
-    def __init__(self, app: Starlette, sock: socket.socket, headers_timeout_s: float) -> None:
+    def __init__(self, app: Starlette, sock: socket.socket) -> None:
         config = uvicorn.Config(
             app,
-            http=headers_deadline(headers_timeout_s),
+            http=HeadersDeadline,
             lifespan="off",
             log_config=None,  # no logging setup of uvicorn's: its warnings are one line
             access_log=False,  # quiet: the terminal shows the address and errors only
@@ -338,13 +295,7 @@ class Server:
         self.socket.close()
 
 
-def make_server(
-    predictor: Predictor,
-    host: str,
-    port: int,
-    headers_timeout_s: float = HEADERS_TIMEOUT_S,
-    body_timeout_s: float = BODY_TIMEOUT_S,
-) -> Server:
+def make_server(predictor: Predictor, host: str, port: int) -> Server:
     """A server for `predictor` listening on host:port (0: a free port). Raises OSError if it
     cannot listen there."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -355,11 +306,11 @@ def make_server(
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
-        sock.listen(128)  # not 5: 16 clients connecting at once must not lose a SYN
+        sock.listen()  # now: a client told the address connects before uvicorn's loop runs
     except OSError:
         sock.close()
         raise
-    return Server(make_app(predictor, body_timeout_s), sock, headers_timeout_s)
+    return Server(make_app(predictor), sock)
 
 
 def serve(model_path: Path, host: str, port: int) -> None:
