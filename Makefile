@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # dvc.yaml's commands call `python`: the venv's must come first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help repro shipped-run test lint format venv lock clean-venv compare plots-offline \
+.PHONY: help repro shipped-run test test-fast lint format venv lock clean-venv compare plots-offline \
   offline-page reference-10k small-data full-scale fast
 .DEFAULT_GOAL := help
 
@@ -34,6 +34,10 @@ shipped-run: $(VENV)/.run-installed offline-page ## remake the committed run (dv
 PYTEST_ARGS ?=
 test: $(VENV)/.test-installed build/plots-template.html ## the whole test suite (PYTEST_ARGS=...)
 	python -m pytest $(PYTEST_ARGS)
+
+# The edit-run loop's tier, under a minute: no model trained, no dvc, stage or server run.
+test-fast: $(VENV)/.test-installed ## the quick tests: pytest -m "not slow and not heavy"
+	python -m pytest -m "not slow and not heavy" $(PYTEST_ARGS)
 
 lint: $(VENV)/.test-installed ## ruff (lint, format check) and mypy (types of src/, stages/)
 	ruff check .

@@ -17,10 +17,12 @@ RECIPES = ["reference-10k", "small-data", "full-scale", "fast"]
 
 def recipe_commands(target: str) -> list[str]:
     """The shell commands `make TARGET` runs, continuation lines joined (the venv and the
-    offline page taken as made: only the recipe's own commands)."""
+    offline page taken as made: only the recipe's own commands), as a user's `make -n` shows
+    them: not as a sub-make of `make test`."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     shown = subprocess.run(
         ["make", "-n", "-o", ".venv/.run-installed", "-o", "offline-page", target],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     return shown.replace("\\\n", " ").splitlines()
 
