@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # dvc.yaml's commands call `python`: the venv's must come first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help repro shipped-run test lint format venv lock clean-venv compare plots-offline \
+.PHONY: help repro shipped-run test test-fast lint format venv lock clean-venv compare plots-offline \
   offline-page reference-10k small-data full-scale fast
 .DEFAULT_GOAL := help
 
@@ -34,6 +34,10 @@ shipped-run: $(VENV)/.run-installed offline-page ## remake the committed run (dv
 PYTEST_ARGS ?=
 test: $(VENV)/.test-installed build/plots-template.html ## the whole test suite (PYTEST_ARGS=...)
 	python -m pytest $(PYTEST_ARGS)
+
+# The edit-run loop's tier, under a minute: no model trained, no dvc, stage or server run.
+test-fast: $(VENV)/.test-installed ## the quick tests: pytest -m "not slow and not heavy"
+	python -m pytest -m "not slow and not heavy" $(PYTEST_ARGS)
 
 lint: $(VENV)/.test-installed ## ruff (lint, format check) and mypy (types of src/, stages/)
 	ruff check .
@@ -105,53 +109,45 @@ node_modules/.package-lock.json: package-lock.json
 	$(NPM) ci --prefer-offline --fetch-retries=0 --no-audit --no-fund --loglevel=error
 
 # repro, shipped-run and the recipes make the offline page on the way (the venv is ready by
-# then: -o). Where npm cannot, one line says what to do and the run goes on; our setting left
-# naming our page that is gone is dropped (a user's own template is kept), so that DVC's own
+# then: -o). Where npm cannot, one line says what to do and the run goes on; then, with no page
+# made, our setting naming it is dropped (a user's own template is kept), so that DVC's own
 # page (charts from a CDN) works.
+NOTE := note: dvc plots pages need internet to draw their charts
 offline-page: $(VENV)/.run-installed
 	@mkdir -p build
-	@if ! command -v $(NPM) >/dev/null; then \
-	  why="no npm"; todo="install Node.js with npm, then run make plots-offline"; \
+	@if ! command -v $(NPM) >/dev/null; then echo "$(NOTE) (no npm); for an offline page" \
+	  "install Node.js with npm, then run make plots-offline" >&2; \
 	elif ! $(MAKE) --no-print-directory -o $(VENV)/.run-installed plots-offline \
-	    >build/plots-offline.log 2>&1; then \
-	  why="npm failed, build/plots-offline.log"; \
-	  todo="run make plots-offline with the npm registry reachable"; fi; \
-	if [ -n "$$why" ]; then \
-	  test -f build/plots-template.html || \
-	    [ "$$(dvc config --local plots.html_template 2>/dev/null)" != ../build/plots-template.html ] \
-	    || dvc config --local --unset plots.html_template >/dev/null 2>&1 || true; \
-	  echo "note: dvc plots pages need internet to draw their charts ($$why); for an" \
-	    "offline page $$todo" >&2; fi
+	  >build/plots-offline.log 2>&1; then echo "$(NOTE) (npm failed, build/plots-offline.log);" \
+	  "for an offline page run make plots-offline with the npm registry reachable" >&2; fi
+	@test -f build/plots-template.html \
+	  || [ "$$(dvc config --local plots.html_template 2>/dev/null)" != ../build/plots-template.html ] \
+	  || dvc config --local --unset plots.html_template
 
 clean-venv: ## remove .venv
 	rm -rf $(VENV)
 
 # Recipes, run as DVC experiments and evaluated on all 10,000 test images (the README's
-# results table). `dvc exp run -S` applies on top of the workspace's params.yaml, which holds
-# the previous experiment's values, so `recipe` passes every dataset, prepare.* and train.*
-# key of the committed params.yaml (the reference recipe, portable: the same bytes on any
-# x86-64 CPU with AVX2), with the recipe's own changes ($(1): key=value ...) in their place.
-recipe = $(shell git show HEAD:params.yaml | $(BIN)/python -c 'import sys; \
-  from ruamel.yaml import YAML; p = YAML(typ="safe").load(sys.stdin); \
-  keys = {"dataset": p["dataset"]}; \
-  keys.update((f"{s}.{k}", v) for s in ("prepare", "train") for k, v in p[s].items()); \
-  keys.update(arg.split("=", 1) for arg in sys.argv[1:]); \
-  print(*(f"-S {k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in keys.items()))' \
-  $(1))
-
+# results table). `dvc exp run -S` applies on top of the workspace's params.yaml, which after an
+# experiment holds that experiment's values, so each recipe first restores the committed
+# params.yaml (the reference recipe, portable: the same bytes on any x86-64 CPU with AVX2;
+# uncommitted edits to it are dropped), then sets only its own changes.
 reference-10k: $(VENV)/.run-installed offline-page ## experiment: the reference recipe, tested on all 10,000 images
-	dvc exp run -n reference-10k $(call recipe,prepare.n_test=10000)
+	git checkout HEAD -- params.yaml
+	dvc exp run -n reference-10k -S prepare.n_test=10000
 
 small-data: $(VENV)/.run-installed offline-page ## experiment: a better recipe on the same 1,000 images
-	dvc exp run -n small-data $(call recipe,prepare.n_test=10000 train.epochs=100 \
-	  train.batch_size=32 train.lr=0.05 train.momentum=0.9 train.nesterov=true \
-	  train.weight_decay=0.0005 train.schedule=onecycle train.augment_shift=2 \
-	  train.augment_rotate=10)
+	git checkout HEAD -- params.yaml
+	dvc exp run -n small-data -S prepare.n_test=10000 -S train.epochs=100 \
+	  -S train.batch_size=32 -S train.lr=0.05 -S train.momentum=0.9 -S train.nesterov=true \
+	  -S train.weight_decay=0.0005 -S train.schedule=onecycle -S train.augment_shift=2 \
+	  -S train.augment_rotate=10
 
 full-scale: $(VENV)/.run-installed offline-page ## experiment: 59,000 training images, 3 epochs
-	dvc exp run -n full-scale $(call recipe,prepare.n_train=59000 prepare.n_test=10000 \
-	  train.epochs=3 train.batch_size=128 train.lr=0.003 train.optimizer=adamw \
-	  train.weight_decay=0.01 train.schedule=onecycle train.threads=2)
+	git checkout HEAD -- params.yaml
+	dvc exp run -n full-scale -S prepare.n_train=59000 -S prepare.n_test=10000 \
+	  -S train.epochs=3 -S train.batch_size=128 -S train.lr=0.003 -S train.optimizer=adamw \
+	  -S train.weight_decay=0.01 -S train.schedule=onecycle -S train.threads=2
 
 # The fast recipe: 99 % test accuracy as soon as this machine allows (bench/time_to_99.py
 # measures it against PyTorch's own MNIST example). Native numerics, every core, and bf16
@@ -160,7 +156,8 @@ full-scale: $(VENV)/.run-installed offline-page ## experiment: 59,000 training i
 # FAST_N_TRAIN: for bench/time_to_99.py --scaling, which runs it on less data.
 FAST_N_TRAIN ?= 59000
 fast: $(VENV)/.run-installed ## experiment: 99 % test accuracy, soonest (native numerics, bf16 where the CPU has it)
-	dvc exp run -n fast $(call recipe,prepare.n_train=$(FAST_N_TRAIN) prepare.n_test=10000 \
-	  train.epochs=1.5 train.batch_size=256 train.lr=0.005 train.optimizer=adamw \
-	  train.weight_decay=0.01 train.schedule=onecycle train.threads=$(shell nproc) \
-	  train.numerics=native train.precision=auto)
+	git checkout HEAD -- params.yaml
+	dvc exp run -n fast -S prepare.n_train=$(FAST_N_TRAIN) -S prepare.n_test=10000 \
+	  -S train.epochs=1.5 -S train.batch_size=256 -S train.lr=0.005 -S train.optimizer=adamw \
+	  -S train.weight_decay=0.01 -S train.schedule=onecycle -S train.threads=$$(nproc) \
+	  -S train.numerics=native -S train.precision=auto

@@ -15,11 +15,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import yaml
 from configobj import ConfigObj
+from ruamel.yaml import YAML
 
 from mnist_pipeline.datasets import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
 from mnist_pipeline.idx import encode_idx
+from mnist_pipeline.params import apply_overrides, read_params
 
 ROOT = Path(__file__).resolve().parents[1]
 # The real MNIST: the folder $MNIST_SOURCE names (as fetch reads it); tests that need it are
@@ -186,16 +187,11 @@ def copy_project(dest: Path, extra: list[str] = (), root: Path = ROOT) -> Path:
 
 def update_params(repo: Path, changes: dict) -> None:
     """Apply {"section.key": value} (or {"key": value} for a top-level key) to the repo's
-    params.yaml."""
+    params.yaml, read and overridden as the project does (mnist_pipeline.params)."""
     path = repo / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    for dotted, value in changes.items():
-        *sections, key = dotted.split(".")
-        node = params
-        for section in sections:
-            node = node[section]
-        node[key] = value
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    writer = YAML(typ="safe")  # block style, keys in params.yaml's order, as DVC writes it
+    writer.default_flow_style, writer.sort_base_mapping_type_on_output = False, False
+    writer.dump(apply_overrides(read_params(path), changes), path)
 
 
 def commit(repo: Path, env: dict, message: str) -> None:

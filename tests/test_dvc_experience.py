@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from helpers import BIN, ROOT, commit, run, stages_run, update_params
+from mnist_pipeline.params import read_params
 
 pytestmark = pytest.mark.slow
 
@@ -103,7 +104,7 @@ def test_a_queue_runs_two_at_a_time_with_results_identical_to_runs_alone(pipelin
 
     name = "q-lr-0.02"
     run(["dvc", "exp", "apply", name], repo, env)
-    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params = read_params(repo / "params.yaml")
     metrics = json.loads((repo / "metrics/metrics.json").read_text())
     assert params["train"]["lr"] == 0.02
     assert metrics == found[name]["metrics"]["metrics/metrics.json"]["data"]

@@ -182,6 +182,7 @@ def test_another_data_set_s_file_is_named_as_such(tmp_path, monkeypatch):
     assert f"(md5 {md5[TRAIN_LABELS]}, expected {wanted})" in str(error.value)
 
 
+@pytest.mark.heavy
 def test_digits_given_for_fashion_mnist_are_named_in_the_fetch_stage_s_error(tmp_path):
     """The fetch stage as dvc.yaml runs it, dataset fashion-mnist, MNIST_SOURCE at the
     real MNIST: the error says whose files they are and what the variable should name."""
@@ -242,6 +243,7 @@ def bomb(path, expanded: int) -> int:
     return path.stat().st_size
 
 
+@pytest.mark.heavy
 def test_a_gzip_bomb_in_a_folder_is_refused_at_the_bound_in_bounded_memory(tmp_path, files):
     """The whole fetch stage, given a 3 GB bomb first: refused fast, little memory, and the
     next source used."""

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pandas as pd
+import pytest
 from PIL import Image
 
 from mnist_pipeline import figures
@@ -35,6 +36,7 @@ def test_every_png_fits_a_1200_px_page():
     assert all(600 <= w <= PAGE_WIDTH for w in widths.values()), widths
 
 
+@pytest.mark.heavy
 def test_a_user_s_matplotlibrc_does_not_change_the_pngs(tmp_path):
     """The PNGs are outputs DVC caches and restores: the same bytes whatever the user's
     matplotlib settings."""

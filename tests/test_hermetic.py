@@ -4,7 +4,11 @@ config stays out of the throwaway repositories the tests make."""
 
 import os
 
+import pytest
+
 from helpers import PROJECT_FILES, copy_project, make_git_repo, run, tool_env
+
+pytestmark = pytest.mark.heavy  # git and dvc run as processes
 
 REMOTE = "['remote \"storage\"']\n    url = /mnt/team-remote\n"
 USER_REMOTE = "[core]\n    remote = storage\n" + REMOTE

@@ -84,6 +84,7 @@ def _kernels(numerics: str, env: dict) -> str:
     ).stdout.split()  # fmt: skip
 
 
+@pytest.mark.heavy
 def test_portable_caps_the_kernels_whatever_the_starting_environment():
     """A shell that asks for AVX-512 gets AVX2 kernels in portable mode, and native mode ignores
     a shell that caps them; the thread count is the one asked for."""
@@ -97,6 +98,7 @@ def test_portable_caps_the_kernels_whatever_the_starting_environment():
         ].startswith("AVX512")
 
 
+@pytest.mark.heavy
 def test_configure_after_a_native_computation_is_an_error():
     script = (
         f"import sys; sys.path.insert(0, {str(ROOT / 'src')!r}); import torch;"
@@ -228,6 +230,7 @@ print(runs[0][0].precision, checkpoint_bytes(runs[0][0], {{}}, list("0123456789"
 """
 
 
+@pytest.mark.heavy
 def test_bf16_training_is_deterministic_on_rerun():
     """Two trainings in bf16 on the same machine give the same bytes (fp32's are checked in
     test_train_evaluate.py). In its own process: bf16 needs native numerics, and this one

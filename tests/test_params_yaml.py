@@ -39,11 +39,13 @@ def dvc_probe(tmp_path_factory):
     return repo, shown
 
 
+@pytest.mark.heavy
 def test_dvc_wrote_every_override(dvc_probe):
     _, shown = dvc_probe
     assert set(shown) == set(OVERRIDES)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("key", sorted(OVERRIDES))
 def test_the_stages_read_what_dvc_shows(dvc_probe, key):
     repo, shown = dvc_probe

@@ -260,6 +260,7 @@ def synthetic_model(tmp_path_factory):
     return path
 
 
+@pytest.mark.heavy
 def test_output_cut_short_by_its_reader_is_no_traceback(tmp_path, synthetic_model):
     """`mnist-pipeline predict big.tsv | head -1`: more output than a pipe holds."""
     images, labels = synthetic_split(3000, seed=3)
@@ -275,6 +276,7 @@ def test_output_cut_short_by_its_reader_is_no_traceback(tmp_path, synthetic_mode
     assert process.stderr.read().decode() == f"predict: {synthetic_model} ({NO_PROJECT})\n"
 
 
+@pytest.mark.heavy
 def test_cli_json_text_tsv_and_errors(tmp_path, synthetic_model):
     images, labels = synthetic_split(3, seed=5)
     Image.fromarray(images[0]).save(tmp_path / "a.png")
@@ -357,6 +359,7 @@ def md5(path):
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.heavy
 def test_predict_names_its_model_and_that_model_s_test_accuracy_on_stderr(
     tmp_path, synthetic_model
 ):
@@ -500,6 +503,7 @@ def test_report_prints_where_results_are_and_the_accuracies(tmp_path):
     assert bad.returncode == 1 and "not a metrics file written by the evaluate stage" in bad.stderr
 
 
+@pytest.mark.heavy
 def test_the_default_model_and_metrics_are_the_paths_dvc_yaml_names(tmp_path):
     (tmp_path / "dvc.yaml").write_text(
         "vars:\n  - paths:\n      model: trained/net.pt\n      metrics: results/m.json\n"

@@ -34,6 +34,8 @@ from mnist_pipeline.apps.serve import (
     make_server,
 )
 
+pytestmark = pytest.mark.heavy  # a model trained, servers started
+
 NAMES = [str(i) for i in range(10)]
 
 

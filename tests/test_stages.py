@@ -8,6 +8,8 @@ import pytest
 from conftest import SMALL_RUN
 from helpers import copy_project, run, stage_command, tool_env, update_params
 
+pytestmark = pytest.mark.heavy  # the stage scripts run as processes
+
 
 @pytest.fixture
 def repo(tmp_path, synthetic_source):

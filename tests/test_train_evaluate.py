@@ -10,6 +10,8 @@ from mnist_pipeline.checkpoint import checkpoint_bytes
 from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.model import MnistCnn, to_input
 
+pytestmark = pytest.mark.heavy  # trains models
+
 NAMES = [str(i) for i in range(10)]
 QUICK = train_params(epochs=3, batch_size=10, lr=0.05)
 VAL = synthetic_split(50, seed=7)  # helpers.fit's validation set

@@ -201,14 +201,21 @@ def read_params(path: Path) -> dict:
 def load_params(path: Path, overrides: Mapping[str, object] | None = None) -> Params:
     """Read params.yaml, apply `overrides` ({"train.epochs": 3}: dotted keys, as `dvc exp run
     -S` takes them) and validate the whole. Raises PipelineError with one line naming the key."""
-    document = read_params(path)
-    for dotted, value in (overrides or {}).items():
+    document = apply_overrides(read_params(path), overrides or {})
+    try:
+        return Params.model_validate(document)
+    except ValidationError as error:
+        raise PipelineError(_first_error(error)) from None
+
+
+def apply_overrides(document: dict, overrides: Mapping[str, object]) -> dict:
+    """Set each dotted key of `overrides` ({"train.epochs": 3, "dataset": "mnist"}, as `dvc exp
+    run -S` names them) in the nested params mapping `document`, creating missing sections.
+    Changes `document` in place and returns it."""
+    for dotted, value in overrides.items():
         *sections, key = dotted.split(".")
         node = document
         for section in sections:
             node = node.setdefault(section, {})
         node[key] = value
-    try:
-        return Params.model_validate(document)
-    except ValidationError as error:
-        raise PipelineError(_first_error(error)) from None
+    return document
