@@ -126,7 +126,7 @@ def resolved_stages() -> dict:
 def plumbing(root: Path = ROOT) -> dict[str, str]:
     """dvc.yaml's `plumbing`: {path: why} of the code the stages import that cannot change an
     output, and so is no stage's dependency."""
-    variables = yaml.safe_load((root / "dvc.yaml").read_text())["vars"]
+    variables = YAML(typ="safe").load((root / "dvc.yaml").read_text())["vars"]
     return next(entry["plumbing"] for entry in variables if "plumbing" in entry)
 
 

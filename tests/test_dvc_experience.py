@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-import yaml
+from ruamel.yaml import YAML
 
 from helpers import BIN, ROOT, commit, run, stages_run, update_params
 from mnist_pipeline.params import read_params
@@ -264,7 +264,7 @@ def recover(repo, env, pull=False) -> list[str]:
 def assert_as_committed(repo, env):
     assert run(["git", "status", "--porcelain"], repo, env).stdout == ""
     assert "up to date" in run(["dvc", "status"], repo, env).stdout
-    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    lock = YAML(typ="safe").load((repo / "dvc.lock").read_text())
     model = next(o for o in lock["stages"]["train"]["outs"] if o["path"] == "models/model.pt")
     assert hashlib.md5(_model_bytes(repo)).hexdigest() == model["md5"]
 

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
+from ruamel.yaml import YAML
 
 from helpers import ROOT, plumbing, resolved_stages, stage_command
-from mnist_pipeline.params import Params
+from mnist_pipeline.params import Params, read_params
 
-DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+DVC_YAML = YAML(typ="safe").load((ROOT / "dvc.yaml").read_text())  # as DVC reads it
 STAGES = DVC_YAML["stages"]
 
 PLUMBING = plumbing()
@@ -151,7 +151,7 @@ STAGES_OF_EACH_PARAM = {
 
 def test_each_param_is_a_dependency_of_exactly_the_stages_it_can_change():
     assert set(STAGES_OF_EACH_PARAM) == set(Params.model_fields)
-    assert set(yaml.safe_load((ROOT / "params.yaml").read_text())) == set(Params.model_fields)
+    assert set(read_params(ROOT / "params.yaml")) == set(Params.model_fields)
     listed: dict[str, set[str]] = {key: set() for key in STAGES_OF_EACH_PARAM}
     for name, stage in STAGES.items():
         for key in stage.get("params", []):

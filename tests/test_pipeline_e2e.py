@@ -6,7 +6,7 @@ import platform
 import subprocess
 
 import pytest
-import yaml
+from ruamel.yaml import YAML
 
 from helpers import (
     commit,
@@ -79,7 +79,7 @@ def test_editing_plumbing_reruns_nothing_and_editing_a_dep_does(pipeline_repo):
         edit(path)
     assert changed_stages() == set()
 
-    stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+    stages = YAML(typ="safe").load((repo / "dvc.yaml").read_text())["stages"]
     dep = next(d for d in stages["train"]["deps"] if d.startswith("src/"))
     edit(dep)
     assert changed_stages() == {name for name, stage in stages.items() if dep in stage["deps"]}
@@ -190,7 +190,7 @@ def test_a_clone_pulls_the_model_the_shipped_lock_names(shipped_run, tmp_path):
     run(remote, clone, env)
     run(["dvc", "pull"], clone, env)
     assert "up to date" in run(["dvc", "status"], clone, env).stdout
-    lock = yaml.safe_load((clone / "dvc.lock").read_text())
+    lock = YAML(typ="safe").load((clone / "dvc.lock").read_text())
     named = next(
         o["md5"] for o in lock["stages"]["train"]["outs"] if o["path"] == "models/model.pt"
     )
