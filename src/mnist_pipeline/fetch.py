@@ -28,9 +28,8 @@ from .errors import PipelineError
 from .idx import GZIP_MAGIC
 
 TIMEOUT_S = 30
-# A folder or base URL tried before the params' sources, for offline machines. DATASET_SOURCE
-# is the data-set-neutral name; MNIST_SOURCE is accepted too.
-SOURCE_VARIABLES = ("DATASET_SOURCE", "MNIST_SOURCE")
+# A folder or base URL tried before the params' sources, for offline machines (any data set).
+SOURCE_VARIABLE = "DATASET_SOURCE"
 ATTEMPTS = 3  # per URL, for connections cut mid-file
 CHUNK = 1 << 16
 Log = Callable[[str], None]
@@ -199,19 +198,16 @@ def fetch_all(
 
 
 def sources_with_env(sources: list[str], environ: Mapping[str, str]) -> list[str]:
-    """The params' sources, preceded by those the environment variables name."""
-    overrides = [environ[v].strip() for v in SOURCE_VARIABLES if environ.get(v, "").strip()]
-    return list(dict.fromkeys([*overrides, *sources]))  # each source once, in order
+    """The params' sources, preceded by the one $DATASET_SOURCE names, if set."""
+    override = environ.get(SOURCE_VARIABLE, "").strip()
+    return list(dict.fromkeys([override, *sources] if override else sources))  # each once
 
 
 def offline_hint(environ: Mapping[str, str], dataset: str) -> str:
-    """What to do when no source worked, naming the variable the user set, if any, and the
-    data set `dataset` asks for (the variables serve every data set)."""
-    for variable in SOURCE_VARIABLES:
-        if environ.get(variable, "").strip():
-            return (
-                f"{variable} is set to {environ[variable].strip()!r}: it should name a folder "
-                f"holding {dataset}'s four files (.gz or not), or a mirror's base URL"
-            )
-    variable = "MNIST_SOURCE" if dataset == "mnist" else "DATASET_SOURCE"  # either works
-    return f"offline? set {variable} to a folder holding {dataset}'s four files"
+    """What to do when no source worked, for the data set `dataset` asks for."""
+    if override := environ.get(SOURCE_VARIABLE, "").strip():
+        return (
+            f"{SOURCE_VARIABLE} is set to {override!r}: it should name a folder holding "
+            f"{dataset}'s four files (.gz or not), or a mirror's base URL"
+        )
+    return f"offline? set {SOURCE_VARIABLE} to a folder holding {dataset}'s four files"
