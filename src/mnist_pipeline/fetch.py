@@ -3,7 +3,8 @@
 Each file is tried against every source in order. A source that fails (HTTP error, missing
 file, wrong checksum, connection cut too often, too many bytes) is reported and the next one
 tried; only when all fail does fetching stop, with one message listing what was tried and why
-each failed.
+each failed. HTTP goes through requests; retries, the bounds and the md5 check are ours (see
+docs/data.md for why not a download library).
 
 Memory stays bounded whatever a source sends: files are read and gunzipped (Python's gzip) as a
 stream, refused as soon as they pass the file's known size (datasets.FILE_BYTES): a gzip bomb
@@ -14,14 +15,14 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import http.client
 import io
 import time
-import urllib.error
-import urllib.request
 import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
+
+import requests
+import urllib3
 
 from .datasets import FILE_BYTES, owner
 from .errors import PipelineError
@@ -32,6 +33,7 @@ TIMEOUT_S = 30
 SOURCE_VARIABLE = "DATASET_SOURCE"
 ATTEMPTS = 3  # per URL, for connections cut mid-file
 CHUNK = 1 << 16
+SESSION = requests.Session()  # one connection to a mirror for its four files (keep-alive)
 Log = Callable[[str], None]
 
 
@@ -141,16 +143,21 @@ def _read_url(base: str, name: str, log: Log) -> bytes:
     for attempt in range(1, ATTEMPTS + 1):
         try:
             return _download(url, FILE_BYTES[name], log)
-        except urllib.error.HTTPError as exc:
-            raise SourceFailed(f"HTTP {exc.code} {exc.reason}") from None
-        except urllib.error.URLError as exc:
-            raise SourceFailed(f"unreachable ({exc.reason})") from None
-        except (http.client.HTTPException, OSError) as exc:  # cut mid-file, reset, timeout
-            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        except requests.ConnectionError as exc:  # refused, unknown host: not worth a retry
+            raise SourceFailed(f"unreachable ({_root(exc)})") from None
+        except (requests.Timeout, urllib3.exceptions.HTTPError) as exc:  # cut mid-file, timeout
+            reason = f"{type(exc).__name__}: {_root(exc)}"
             if attempt == ATTEMPTS:
                 raise SourceFailed(f"download failed {ATTEMPTS} times, last: {reason}") from None
             log(f"  {url}: {reason}; retry {attempt}/{ATTEMPTS - 1}")
     raise AssertionError("unreachable")
+
+
+def _root(exc: BaseException) -> BaseException:
+    """The error under requests' and urllib3's wrappers: "[Errno 111] Connection refused"."""
+    while (inner := exc.__cause__ or exc.__context__) is not None:
+        exc = inner
+    return exc
 
 
 def _download(url: str, size: int, log: Log) -> bytes:
@@ -158,7 +165,9 @@ def _download(url: str, size: int, log: Log) -> bytes:
     lines (readable in a log file)."""
     start = time.monotonic()
     limit = download_limit(size)
-    with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
+    with SESSION.get(url, stream=True, timeout=TIMEOUT_S) as response:
+        if not response.ok:
+            raise SourceFailed(f"HTTP {response.status_code} {response.reason}")
         total = int(response.headers.get("Content-Length") or 0)
         if total > limit:  # refused before a byte of the body is read
             raise SourceFailed(f"response of {total:,} bytes announced, over {limit:,}")
@@ -170,15 +179,10 @@ def _download(url: str, size: int, log: Log) -> bytes:
                 quarter = received * 4 // total
                 log(f"  {url}: {_progress(received, total, start)}")
 
-        body = Bounded(response, limit, report)
-        try:
-            data = inflate(body, size)
-        except SourceFailed:
-            if total and body.received < total:  # the connection was cut: worth a retry
-                raise http.client.IncompleteRead(b"", total - body.received) from None
-            raise
-    if total and body.received != total:
-        raise http.client.IncompleteRead(b"", total - body.received)
+        # The body as sent: a Content-Encoding is not undone (inflate bounds what gzip makes).
+        # urllib3 2 raises IncompleteRead for a body shorter than its Content-Length: retried.
+        body = Bounded(response.raw, limit, report)
+        data = inflate(body, size)
     log(f"  {url}: {_progress(body.received, total, start)}")
     return data
 
