@@ -43,6 +43,7 @@ def main() -> None:
     if not os.environ.get("MNIST_SOURCE"):
         sys.exit("error: set MNIST_SOURCE to a folder holding the four MNIST files")
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    os.environ["DATASET_SOURCE"] = os.environ["MNIST_SOURCE"]  # the folder fetch reads
     with tempfile.TemporaryDirectory() as folder:
         repo = Path(folder) / "repo"
         subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)

@@ -139,7 +139,7 @@ def fresh_clone(folder: Path, where: Path) -> Path:
     clone = where / "clone"
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
     (clone / ".venv").symlink_to(ROOT / ".venv")
-    env = _clean_env() | {"MNIST_SOURCE": str(folder), "PATH": _venv_path()}
+    env = _clean_env() | {"DATASET_SOURCE": str(folder), "PATH": _venv_path()}
     subprocess.run(
         ["dvc", "repro", "--quiet", "fetch"], cwd=clone, env=env, stdout=subprocess.DEVNULL,
         check=True,

@@ -21,9 +21,9 @@ def main() -> None:
     sources = fetch.sources_with_env(params.fetch.sources.get(dataset.name, []), os.environ)
     listed = "".join(f"\n  {source}" for source in sources)
     script.log(f"fetch: {dataset.name}, {len(md5)} files; sources, in order:{listed}")
-    # Built in a temporary folder and swapped in whole: the folder never holds a partial set.
+    # Built in a temporary folder, renamed into place whole: never a partial set DVC could record.
     hint = fetch.offline_hint(os.environ, dataset.name)
-    files.replace_dir_atomic(
+    files.write_dir_atomic(
         args.out, lambda tmp: fetch.fetch_all(md5, sources, tmp, script.log, hint)
     )
     script.log(f"fetch: wrote {args.out}/")

@@ -60,7 +60,7 @@ def shipped_run(tmp_path_factory):
     # The shipped files as git has them: outputs DVC caches are not among them.
     shipped = run(["git", "ls-files", "dvc.lock", "metrics"], ROOT, tool_env()).stdout.split()
     repo = copy_project(tmp_path_factory.mktemp("real") / "repo", extra=shipped)
-    env = tool_env(MNIST_SOURCE=str(REAL_MNIST))
+    env = tool_env(DATASET_SOURCE=str(REAL_MNIST))
     make_git_repo(repo, env)
     ran = stages_run(run(["dvc", "repro"], repo, env).stdout)
     return repo, env, ran

@@ -140,8 +140,7 @@ def stage_command(name: str) -> list[str]:
 def tool_env(**extra: str) -> dict:
     """Environment for running dvc, git and stage scripts from the test venv."""
     env = dict(os.environ)
-    for variable in ("DATASET_SOURCE", "MNIST_SOURCE"):  # fetch's own: each test sets its own
-        env.pop(variable, None)
+    env.pop("DATASET_SOURCE", None)  # fetch's own: each test sets its own
     env.update(
         PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
         DVC_NO_ANALYTICS="1",

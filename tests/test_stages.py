@@ -80,10 +80,10 @@ def test_no_reachable_source_keeps_the_previous_data(repo, tmp_path):
     assert not [p for p in (repo / "data").iterdir() if p.name.endswith(".tmp")]
 
 
-def test_mnist_source_variable_is_tried_first(repo, synthetic_source):
+def test_dataset_source_variable_is_tried_first(repo, synthetic_source):
     folder, _ = synthetic_source
     update_params(repo, {"fetch.sources": {}})
-    result = stage("fetch", repo, MNIST_SOURCE=str(folder))
+    result = stage("fetch", repo, DATASET_SOURCE=str(folder))
     assert result.returncode == 0, result.stderr
     assert f"from {folder}" in result.stdout
 

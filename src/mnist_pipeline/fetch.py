@@ -3,7 +3,8 @@
 Each file is tried against every source in order. A source that fails (HTTP error, missing
 file, wrong checksum, connection cut too often, too many bytes) is reported and the next one
 tried; only when all fail does fetching stop, with one message listing what was tried and why
-each failed.
+each failed. HTTP goes through requests; retries, the bounds and the md5 check are ours (see
+docs/data.md for why not a download library).
 
 Memory stays bounded whatever a source sends: files are read and gunzipped (Python's gzip) as a
 stream, refused as soon as they pass the file's known size (datasets.FILE_BYTES): a gzip bomb
@@ -14,25 +15,25 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import http.client
 import io
 import time
-import urllib.error
-import urllib.request
 import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
+
+import requests
+import urllib3
 
 from .datasets import FILE_BYTES, owner
 from .errors import PipelineError
 from .idx import GZIP_MAGIC
 
 TIMEOUT_S = 30
-# A folder or base URL tried before the params' sources, for offline machines. DATASET_SOURCE
-# is the data-set-neutral name; MNIST_SOURCE is accepted too.
-SOURCE_VARIABLES = ("DATASET_SOURCE", "MNIST_SOURCE")
+# A folder or base URL tried before the params' sources, for offline machines (any data set).
+SOURCE_VARIABLE = "DATASET_SOURCE"
 ATTEMPTS = 3  # per URL, for connections cut mid-file
 CHUNK = 1 << 16
+SESSION = requests.Session()  # one connection to a mirror for its four files (keep-alive)
 Log = Callable[[str], None]
 
 
@@ -142,16 +143,21 @@ def _read_url(base: str, name: str, log: Log) -> bytes:
     for attempt in range(1, ATTEMPTS + 1):
         try:
             return _download(url, FILE_BYTES[name], log)
-        except urllib.error.HTTPError as exc:
-            raise SourceFailed(f"HTTP {exc.code} {exc.reason}") from None
-        except urllib.error.URLError as exc:
-            raise SourceFailed(f"unreachable ({exc.reason})") from None
-        except (http.client.HTTPException, OSError) as exc:  # cut mid-file, reset, timeout
-            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        except requests.ConnectionError as exc:  # refused, unknown host: not worth a retry
+            raise SourceFailed(f"unreachable ({_root(exc)})") from None
+        except (requests.Timeout, urllib3.exceptions.HTTPError) as exc:  # cut mid-file, timeout
+            reason = f"{type(exc).__name__}: {_root(exc)}"
             if attempt == ATTEMPTS:
                 raise SourceFailed(f"download failed {ATTEMPTS} times, last: {reason}") from None
             log(f"  {url}: {reason}; retry {attempt}/{ATTEMPTS - 1}")
     raise AssertionError("unreachable")
+
+
+def _root(exc: BaseException) -> BaseException:
+    """The error under requests' and urllib3's wrappers: "[Errno 111] Connection refused"."""
+    while (inner := exc.__cause__ or exc.__context__) is not None:
+        exc = inner
+    return exc
 
 
 def _download(url: str, size: int, log: Log) -> bytes:
@@ -159,7 +165,9 @@ def _download(url: str, size: int, log: Log) -> bytes:
     lines (readable in a log file)."""
     start = time.monotonic()
     limit = download_limit(size)
-    with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
+    with SESSION.get(url, stream=True, timeout=TIMEOUT_S) as response:
+        if not response.ok:
+            raise SourceFailed(f"HTTP {response.status_code} {response.reason}")
         total = int(response.headers.get("Content-Length") or 0)
         if total > limit:  # refused before a byte of the body is read
             raise SourceFailed(f"response of {total:,} bytes announced, over {limit:,}")
@@ -171,15 +179,10 @@ def _download(url: str, size: int, log: Log) -> bytes:
                 quarter = received * 4 // total
                 log(f"  {url}: {_progress(received, total, start)}")
 
-        body = Bounded(response, limit, report)
-        try:
-            data = inflate(body, size)
-        except SourceFailed:
-            if total and body.received < total:  # the connection was cut: worth a retry
-                raise http.client.IncompleteRead(b"", total - body.received) from None
-            raise
-    if total and body.received != total:
-        raise http.client.IncompleteRead(b"", total - body.received)
+        # The body as sent: a Content-Encoding is not undone (inflate bounds what gzip makes).
+        # urllib3 2 raises IncompleteRead for a body shorter than its Content-Length: retried.
+        body = Bounded(response.raw, limit, report)
+        data = inflate(body, size)
     log(f"  {url}: {_progress(body.received, total, start)}")
     return data
 
@@ -199,19 +202,16 @@ def fetch_all(
 
 
 def sources_with_env(sources: list[str], environ: Mapping[str, str]) -> list[str]:
-    """The params' sources, preceded by those the environment variables name."""
-    overrides = [environ[v].strip() for v in SOURCE_VARIABLES if environ.get(v, "").strip()]
-    return list(dict.fromkeys([*overrides, *sources]))  # each source once, in order
+    """The params' sources, preceded by the one $DATASET_SOURCE names, if set."""
+    override = environ.get(SOURCE_VARIABLE, "").strip()
+    return list(dict.fromkeys([override, *sources] if override else sources))  # each once
 
 
 def offline_hint(environ: Mapping[str, str], dataset: str) -> str:
-    """What to do when no source worked, naming the variable the user set, if any, and the
-    data set `dataset` asks for (the variables serve every data set)."""
-    for variable in SOURCE_VARIABLES:
-        if environ.get(variable, "").strip():
-            return (
-                f"{variable} is set to {environ[variable].strip()!r}: it should name a folder "
-                f"holding {dataset}'s four files (.gz or not), or a mirror's base URL"
-            )
-    variable = "MNIST_SOURCE" if dataset == "mnist" else "DATASET_SOURCE"  # either works
-    return f"offline? set {variable} to a folder holding {dataset}'s four files"
+    """What to do when no source worked, for the data set `dataset` asks for."""
+    if override := environ.get(SOURCE_VARIABLE, "").strip():
+        return (
+            f"{SOURCE_VARIABLE} is set to {override!r}: it should name a folder holding "
+            f"{dataset}'s four files (.gz or not), or a mirror's base URL"
+        )
+    return f"offline? set {SOURCE_VARIABLE} to a folder holding {dataset}'s four files"

@@ -3,7 +3,6 @@ leaves a half-written output."""
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import shutil
@@ -37,36 +36,23 @@ def write_json_atomic(path: Path, obj: object) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2) + "\n")
 
 
-def replace_dir_atomic(path: Path, fill: Callable[[Path], None]) -> None:
-    """Build a directory with fill(tmp_dir) beside `path`, then swap it in whole: `path` is at
-    every moment either the complete old directory or the complete new one."""
+def write_dir_atomic(path: Path, fill: Callable[[Path], None]) -> None:
+    """Build a folder with fill(tmp_dir) beside `path`, then rename it into place: `path` is at
+    every moment absent, the complete old folder or the complete new one, and an error in `fill`
+    leaves it as it was. (`dvc repro` removes a stage's outputs before running it anyway.)"""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    old = tmp.with_suffix(".old")
     try:
         fill(tmp)
         tmp.chmod(0o755)  # mkdtemp makes it private
-        if path.exists():
-            _exchange(tmp, path)  # tmp now holds the old directory, removed below
-        else:
-            os.replace(tmp, path)
+        if path.is_dir():
+            os.replace(path, old)  # out of the way whole: removing it in place shows a partial set
+        os.replace(tmp, path)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _exchange(a: Path, b: Path) -> None:
-    """Swap two directories in one step (Linux renameat2 RENAME_EXCHANGE). Elsewhere, or on a
-    file system without it: the old one is renamed aside, then the new one into place."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    renameat2 = getattr(libc, "renameat2", None)
-    if renameat2 is not None:
-        at_fdcwd, rename_exchange = -100, 2
-        if renameat2(at_fdcwd, bytes(a), at_fdcwd, bytes(b), rename_exchange) == 0:
-            return
-    aside = a.with_name(a.name + ".old")
-    os.replace(b, aside)
-    os.replace(a, b)
-    os.replace(aside, a)
+        for leftover in (tmp, old):
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def read_bytes(path: Path, what: str = "file", limit: int | None = None) -> bytes:
