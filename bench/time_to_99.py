@@ -48,9 +48,10 @@ STAGES = ("prepare", "train", "evaluate", "plot")
 CAPS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR")
 
 
-def pytorch_example(folder: Path) -> None:
-    """PyTorch's MNIST example; prints a line per epoch and exits once the test accuracy
-    reaches TARGET. Imports inside: the parent process never loads torch before timing."""
+def pytorch_example(folder: Path, device: str = "cpu") -> None:
+    """PyTorch's MNIST example on `device` ("cpu" or "cuda"); prints a line per epoch (on CUDA
+    with the peak GPU memory) and exits once the test accuracy reaches TARGET. Imports inside:
+    the parent process never loads torch before timing."""
     import torch
     from torch import nn
     from torch.nn import functional as F
@@ -82,14 +83,17 @@ def pytorch_example(folder: Path) -> None:
         return TensorDataset(x, torch.from_numpy(labels.astype("int64")))
 
     torch.manual_seed(1)  # the example's default --seed
-    train_loader = DataLoader(tensors("train"), batch_size=64, shuffle=True)
-    test_loader = DataLoader(tensors("test"), batch_size=1000)
-    model = Net()
+    # On CUDA, as the example does: a worker process and pinned memory, both loaders shuffling.
+    cuda = {"num_workers": 1, "pin_memory": True, "shuffle": True} if device == "cuda" else {}
+    train_loader = DataLoader(tensors("train"), batch_size=64, **({"shuffle": True} | cuda))
+    test_loader = DataLoader(tensors("test"), batch_size=1000, **cuda)
+    model = Net().to(device)
     optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.7)
     for epoch in range(1, MAX_EPOCHS + 1):
         model.train()
         for batch, (data, target) in enumerate(train_loader):
+            data, target = data.to(device), target.to(device)
             optimizer.zero_grad()
             loss = F.nll_loss(model(data), target)
             loss.backward()
@@ -100,9 +104,13 @@ def pytorch_example(folder: Path) -> None:
         correct = 0
         with torch.no_grad():
             for data, target in test_loader:
+                data, target = data.to(device), target.to(device)
                 correct += int((model(data).argmax(dim=1) == target).sum())
         accuracy = correct / len(test_loader.dataset)  # type: ignore[arg-type]
-        print(f"epoch {epoch}: test accuracy {accuracy:.4f}", flush=True)
+        memory = ""
+        if device == "cuda":
+            memory = f", peak GPU memory {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
+        print(f"epoch {epoch}: test accuracy {accuracy:.4f}{memory}", flush=True)
         scheduler.step()
         if accuracy >= TARGET:
             return
@@ -112,12 +120,12 @@ def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in CAPS}
 
 
-def time_example(folder: Path) -> tuple[float, int | None]:
-    """PyTorch's example in its own process: seconds from its start until it reached TARGET
-    (or ended its MAX_EPOCHS), and the epoch that reached it (None: never)."""
+def time_example(folder: Path, device: str = "cpu") -> tuple[float, int | None]:
+    """PyTorch's example on `device` in its own process: seconds from its start until it
+    reached TARGET (or ended its MAX_EPOCHS), and the epoch that reached it (None: never)."""
     start = time.monotonic()
     process = subprocess.Popen(
-        [sys.executable, __file__, "--run-example", str(folder)],
+        [sys.executable, __file__, "--run-example", str(folder), "--example-device", device],
         env=_clean_env(),
         stdout=subprocess.PIPE,
         text=True,
@@ -227,9 +235,10 @@ def main() -> None:
     parser.add_argument("--scaling", action="store_true")
     parser.add_argument("--skip-example", action="store_true")
     parser.add_argument("--run-example", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--example-device", default="cpu", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run_example:
-        pytorch_example(args.run_example)
+        pytorch_example(args.run_example, args.example_device)
         return
     folder = find_source(args.source)
     import torch  # only now: the numbers below are printed, nothing is computed here
