@@ -77,7 +77,7 @@ def main() -> None:
     cudnn = torch.backends.cudnn.version()
     print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, cuDNN {cudnn}; GPU: {gpu}")
 
-    from mnist_pipeline import checkpoint, evaluate, inference, model, prepare
+    from mnist_pipeline import checkpoint, evaluate, inference, model, numerics, prepare
     from mnist_pipeline.params import load_params
     from mnist_pipeline.progress import EpochProgress
     from mnist_pipeline.train import train
@@ -90,6 +90,8 @@ def main() -> None:
         {f"train.{key}": value for key, value in recipe.items()}
         | {"prepare.n_train": args.n_train, "prepare.n_test": args.n_test},
     )
+    settings = numerics.run_settings(params.train)  # as the train stage: configured first
+    numerics.configure(settings.numerics, settings.threads)
     p, class_names = params.prepare, list(params.data.class_names)
     images, labels = read_split(folder, "train")
     train_rows, val_rows = prepare.hold_out(labels, p.n_train, p.n_val, p.selection, p.seed)
@@ -113,7 +115,7 @@ def main() -> None:
         if cuda:
             torch.cuda.reset_peak_memory_stats()
         called = time.monotonic()
-        net = train(*train_set, *val_set, train_params, progress, on_epoch=history.append)
+        net = train(*train_set, *val_set, train_params, settings, progress, history.append)
         trained = time.monotonic()
         memory = f"{torch.cuda.max_memory_allocated() / 2**20:7.0f}" if cuda else f"{'-':>7}"
         # The evaluate stage's work, as stages/evaluate.py does it.
