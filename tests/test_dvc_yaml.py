@@ -141,7 +141,7 @@ def test_stage_scripts_keep_no_paths_of_their_own():
 # by the stage of its name, whole (as DVC's examples do); `dataset` by every stage that reads
 # the data set or its class names; the print-only `log_every` by none, so it re-runs nothing.
 STAGES_OF_EACH_PARAM = {
-    "dataset": {"fetch", "train", "evaluate", "plot"},
+    "dataset": {"fetch", "prepare", "train", "evaluate", "plot"},
     "log_every": set(),
     "fetch": {"fetch"},
     "prepare": {"prepare"},
