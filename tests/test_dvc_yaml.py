@@ -119,7 +119,7 @@ def test_each_cmd_passes_exactly_the_data_the_stage_declares(name):
     code = ("stages/", "src/")
     data_deps = {str(d.def_path) for d in resolved.deps if not str(d.def_path).startswith(code)}
     outputs = {str(out.def_path) for out in resolved.outs}  # outs, metrics and plots
-    declared = data_deps | outputs
+    declared = data_deps | outputs | {"params.yaml"}  # script.parser's --params: every stage's
     history = DVC_YAML["vars"][0]["paths"]["history"]
     inside_history = {path for path in declared if path.startswith(f"{history}/")}
     assert set(given) == declared - inside_history | ({history} if inside_history else set())
