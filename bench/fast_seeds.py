@@ -46,6 +46,7 @@ def main() -> None:
     from ruamel.yaml import YAML
 
     from mnist_pipeline import evaluate, inference
+    from mnist_pipeline.datasets import MNIST
     from mnist_pipeline.model import to_input
     from mnist_pipeline.params import load_params
     from mnist_pipeline.progress import EpochProgress
@@ -71,7 +72,10 @@ def main() -> None:
             quiet = EpochProgress(2**31, 2**31, lambda line: None, None)
             start = time.monotonic()
             settings = numerics.run_settings(params)
-            model = train(*train_set, *val_set, params, settings, quiet, on_epoch=history.append)
+            model = train(
+                *train_set, *val_set, MNIST.num_classes, params, settings, quiet,
+                on_epoch=history.append,
+            )  # fmt: skip
             seconds = time.monotonic() - start
             test = float("nan")
             if args.test:

@@ -39,4 +39,6 @@ def read_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
         "train": (datasets.TRAIN_IMAGES, datasets.TRAIN_LABELS),
         "test": (datasets.TEST_IMAGES, datasets.TEST_LABELS),
     }[split]
-    return idx.read_split(idx_path(folder, images), idx_path(folder, labels))
+    return idx.read_split(
+        idx_path(folder, images), idx_path(folder, labels), datasets.MNIST.num_classes
+    )

@@ -23,7 +23,7 @@ import numpy as np
 
 from mnist_pipeline import checkpoint, inference, numerics
 from mnist_pipeline.apps import preprocess
-from mnist_pipeline.datasets import TEST_IMAGES, TEST_LABELS
+from mnist_pipeline.datasets import MNIST, TEST_IMAGES, TEST_LABELS
 from mnist_pipeline.idx import read_split
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +62,7 @@ def main() -> None:
                 return path
         sys.exit(f"error: {args.source}: no {name} or {name}.gz; pass --source DIR")
 
-    images, labels = read_split(found(TEST_IMAGES), found(TEST_LABELS))
+    images, labels = read_split(found(TEST_IMAGES), found(TEST_LABELS), MNIST.num_classes)
     picked = np.random.default_rng(args.seed).choice(len(images), args.n, replace=False)
     saved = checkpoint.load_checkpoint(args.model)
     numerics.configure(saved.numerics, saved.threads)

@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from mnist_files import find_source, read_split
 from mnist_pipeline import numerics
+from mnist_pipeline.datasets import MNIST
 from mnist_pipeline.model import MnistCnn
 from mnist_pipeline.params import load_params
 from mnist_pipeline.progress import EpochProgress
@@ -84,7 +85,8 @@ def main() -> None:
 
     def project(val_images: np.ndarray, val_labels: np.ndarray) -> None:
         quiet = EpochProgress(params.epochs, 10**6, lambda line: None, None)
-        train(images, labels, val_images, val_labels, params, numerics.run_settings(params), quiet)
+        settings = numerics.run_settings(params)
+        train(images, labels, val_images, val_labels, MNIST.num_classes, params, settings, quiet)
 
     runners = {
         "reference DataLoader": lambda: reference_train(images, labels, args.epochs),

@@ -25,10 +25,10 @@ def main() -> None:
     # As train computed: its numerics and thread count, before the first computation.
     numerics.configure(saved.numerics, saved.threads)
     net = saved.model
-    train_images, train_labels = tsv.read(args.train)
-    test_images, test_labels = tsv.read(args.test)
-    train_logits = inference.predict_logits(net, model.to_input(train_images))  # [n, 10]
-    test_logits = inference.predict_logits(net, model.to_input(test_images))  # [n, 10]
+    train_images, train_labels = tsv.read(args.train, len(class_names))
+    test_images, test_labels = tsv.read(args.test, len(class_names))
+    train_logits = inference.predict_logits(net, model.to_input(train_images))  # [n, k]
+    test_logits = inference.predict_logits(net, model.to_input(test_images))  # [n, k]
     train_metrics = evaluate.split_metrics(train_logits, train_labels)
     # A few headline numbers: the test split's in full, the training subset's accuracy.
     metrics = {

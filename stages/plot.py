@@ -22,7 +22,7 @@ def main() -> None:
     curves = history.read(args.history)
     actual, predicted = records.read_predictions(args.predictions, class_names)
     counts = records.confusion_counts(actual, predicted, len(class_names))  # [k, k]
-    test_images, _ = tsv.read(args.test)
+    test_images, _ = tsv.read(args.test, len(class_names))
     outputs = {
         args.confusion: records.to_csv(records.confusion_table(counts, class_names)).encode(),
         args.per_class: records.to_csv(records.per_class_table(counts, class_names)).encode(),

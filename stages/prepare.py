@@ -16,20 +16,21 @@ def main() -> None:
             f"--{split}", type=Path, required=True, help=f"the {split} TSV to write"
         )
     args = parser.parse_args()
-    params = load_params(args.params).prepare
+    all_params = load_params(args.params)
+    params, num_classes = all_params.prepare, all_params.data.num_classes
 
     # Everything is checked and converted before the first file is written.
     images, labels = idx.read_split(
-        args.raw / datasets.TRAIN_IMAGES, args.raw / datasets.TRAIN_LABELS
+        args.raw / datasets.TRAIN_IMAGES, args.raw / datasets.TRAIN_LABELS, num_classes
     )
     train, val = prepare.hold_out(
-        labels, params.n_train, params.n_val, params.selection, params.seed
+        labels, params.n_train, params.n_val, params.selection, params.seed, num_classes
     )
     test_images, test_labels = idx.read_split(
-        args.raw / datasets.TEST_IMAGES, args.raw / datasets.TEST_LABELS
+        args.raw / datasets.TEST_IMAGES, args.raw / datasets.TEST_LABELS, num_classes
     )
     test = prepare.select(
-        test_labels, params.n_test, params.selection, params.seed, "prepare.n_test"
+        test_labels, params.n_test, params.selection, params.seed, num_classes, "prepare.n_test"
     )
     encoded = {
         "train": tsv.encode(images[train], labels[train]),

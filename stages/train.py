@@ -21,15 +21,15 @@ def main() -> None:
     settings = numerics.run_settings(params)
     numerics.configure(settings.numerics, settings.threads)  # before the first computation
 
-    images, labels = tsv.read(args.train)
-    val_images, val_labels = tsv.read(args.val)
+    images, labels = tsv.read(args.train, len(class_names))
+    val_images, val_labels = tsv.read(args.val, len(class_names))
     script.log(f"train: {len(labels)} images, validating on {len(val_labels)}, {params}")
     display = progress.EpochProgress(
         params.epochs, all_params.log_every, script.log, progress.terminal()
     )
     with history.live_log(args.history) as live:
         net = train.train(
-            images, labels, val_images, val_labels, params, settings, display,
+            images, labels, val_images, val_labels, len(class_names), params, settings, display,
             on_epoch=lambda metrics: history.log_epoch(live, metrics),
         )  # fmt: skip
     # Written only after training finished: a diverged or interrupted run leaves no model.

@@ -36,8 +36,9 @@ def main(choice: str) -> None:
     numerics.configure(settings.numerics, settings.threads)
     progress = EpochProgress(params.epochs, 10**6, lambda line: None, None)
     net = train.train(
-        images[:10], labels[:10], images[10:15], labels[10:15], params, settings, progress
-    )
+        images[:10], labels[:10], images[10:15], labels[10:15], len(NAMES),
+        params, settings, progress,
+    )  # fmt: skip
     saved = checkpoint.checkpoint_bytes(net, params.model_dump(), NAMES)
     # Evaluate as the evaluate stage does: from the checkpoint file.
     with tempfile.TemporaryDirectory() as folder:

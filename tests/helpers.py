@@ -59,10 +59,13 @@ PROJECT_FILES = [
 ]  # fmt: skip
 
 
+SYNTHETIC_CLASSES = 10  # synthetic_split's labels run 0-9, as MNIST's
+
+
 def synthetic_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """n learnable 28x28 images: class c is a bright 6x6 block at its own place, plus noise."""
     rng = np.random.default_rng(seed)
-    labels = (np.arange(n) % 10).astype(np.uint8)
+    labels = (np.arange(n) % SYNTHETIC_CLASSES).astype(np.uint8)
     rng.shuffle(labels)
     images = rng.integers(0, 60, size=(n, 28, 28), dtype=np.uint8)
     for i, c in enumerate(labels):
@@ -90,7 +93,10 @@ def fit(images, labels, params, val=None, log=lambda line: None, log_every=1):
     progress = EpochProgress(params.epochs, log_every, log, bar_stream=None)
     val = synthetic_split(50, seed=7) if val is None else val
     settings = run_settings(params)
-    model = train(images, labels, *val, params, settings, progress, on_epoch=history.append)
+    model = train(
+        images, labels, *val, SYNTHETIC_CLASSES, params, settings, progress,
+        on_epoch=history.append,
+    )  # fmt: skip
     return model, history
 
 

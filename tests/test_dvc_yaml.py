@@ -119,7 +119,7 @@ def test_each_cmd_passes_exactly_the_data_the_stage_declares(name):
     code = ("stages/", "src/")
     data_deps = {str(d.def_path) for d in resolved.deps if not str(d.def_path).startswith(code)}
     outputs = {str(out.def_path) for out in resolved.outs}  # outs, metrics and plots
-    declared = data_deps | outputs
+    declared = data_deps | outputs | {"params.yaml"}  # script.parser's --params: every stage's
     history = DVC_YAML["vars"][0]["paths"]["history"]
     inside_history = {path for path in declared if path.startswith(f"{history}/")}
     assert set(given) == declared - inside_history | ({history} if inside_history else set())
@@ -141,7 +141,7 @@ def test_stage_scripts_keep_no_paths_of_their_own():
 # by the stage of its name, whole (as DVC's examples do); `dataset` by every stage that reads
 # the data set or its class names; the print-only `log_every` by none, so it re-runs nothing.
 STAGES_OF_EACH_PARAM = {
-    "dataset": {"fetch", "train", "evaluate", "plot"},
+    "dataset": {"fetch", "prepare", "train", "evaluate", "plot"},
     "log_every": set(),
     "fetch": {"fetch"},
     "prepare": {"prepare"},

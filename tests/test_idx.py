@@ -1,3 +1,4 @@
+import functools
 import gzip
 
 import numpy as np
@@ -5,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers import SYNTHETIC_CLASSES as K
 from helpers import synthetic_split
 from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.idx import decompress, encode_idx, parse_images, parse_labels, read_split
@@ -13,7 +15,7 @@ from mnist_pipeline.idx import decompress, encode_idx, parse_images, parse_label
 def test_round_trip_images_and_labels():
     images, labels = synthetic_split(7, seed=0)
     assert np.array_equal(parse_images(encode_idx(images), "x"), images)
-    assert np.array_equal(parse_labels(encode_idx(labels), "x"), labels)
+    assert np.array_equal(parse_labels(encode_idx(labels), "x", K), labels)
 
 
 def test_magic_numbers_are_the_idx_ones():
@@ -27,26 +29,27 @@ def test_gzip_is_recognised_by_content_not_name(tmp_path):
     # Names lie on purpose: the gzipped one has no .gz, the raw one has.
     (tmp_path / "images").write_bytes(gzip.compress(encode_idx(images)))
     (tmp_path / "labels.gz").write_bytes(encode_idx(labels))
-    got_images, got_labels = read_split(tmp_path / "images", tmp_path / "labels.gz")
+    got_images, got_labels = read_split(tmp_path / "images", tmp_path / "labels.gz", K)
     assert np.array_equal(got_images, images) and np.array_equal(got_labels, labels)
 
 
 LABELS = encode_idx(np.arange(10, dtype=np.uint8))
 IMAGES = encode_idx(np.zeros((2, 28, 28), dtype=np.uint8))
+labels_of_10 = functools.partial(parse_labels, num_classes=10)
 
 
 @pytest.mark.parametrize(
     "data, parse, message",
     [
-        (b"\x00\x00", parse_labels, "too short"),
-        (b"\x01" + LABELS[1:], parse_labels, "first two bytes must be zero"),
-        (LABELS[:2] + b"\x0d" + LABELS[3:], parse_labels, "type byte is 0x0d"),
-        (IMAGES, parse_labels, "3 dimensions, expected 1"),
+        (b"\x00\x00", labels_of_10, "too short"),
+        (b"\x01" + LABELS[1:], labels_of_10, "first two bytes must be zero"),
+        (LABELS[:2] + b"\x0d" + LABELS[3:], labels_of_10, "type byte is 0x0d"),
+        (IMAGES, labels_of_10, "3 dimensions, expected 1"),
         (LABELS, parse_images, "1 dimensions, expected 3"),
-        (LABELS[:6], parse_labels, "truncated IDX header"),
-        (LABELS[:-1], parse_labels, "(truncated)"),
-        (LABELS + b"\x00", parse_labels, "(trailing bytes)"),
-        (encode_idx(np.array([1, 10], dtype=np.uint8)), parse_labels, "label 10 at index 1"),
+        (LABELS[:6], labels_of_10, "truncated IDX header"),
+        (LABELS[:-1], labels_of_10, "(truncated)"),
+        (LABELS + b"\x00", labels_of_10, "(trailing bytes)"),
+        (encode_idx(np.array([1, 10], dtype=np.uint8)), labels_of_10, "label 10 at index 1"),
         (encode_idx(np.zeros((1, 28, 27), dtype=np.uint8)), parse_images, "28x27, expected 28x28"),
         (IMAGES[:4] + (2**32 - 1).to_bytes(4, "big") + IMAGES[8:], parse_images, "expected"),
     ],
@@ -57,16 +60,23 @@ def test_invalid_idx_is_a_clear_error(data, parse, message):
     assert message in str(error.value)
 
 
+def test_labels_run_to_the_data_set_s_class_count():
+    data = encode_idx(np.array([0, 25], dtype=np.uint8))
+    assert parse_labels(data, "x", 26).tolist() == [0, 25]
+    with pytest.raises(PipelineError, match="^x: label 26 at index 1, expected 0-25$"):
+        parse_labels(encode_idx(np.array([0, 26], dtype=np.uint8)), "x", 26)
+
+
 def test_counts_that_disagree(tmp_path):
     (tmp_path / "i").write_bytes(encode_idx(np.zeros((3, 28, 28), dtype=np.uint8)))
     (tmp_path / "l").write_bytes(encode_idx(np.zeros(2, dtype=np.uint8)))
     with pytest.raises(PipelineError, match="3 images but .* has 2 labels"):
-        read_split(tmp_path / "i", tmp_path / "l")
+        read_split(tmp_path / "i", tmp_path / "l", K)
 
 
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(PipelineError, match="nope: file not found"):
-        read_split(tmp_path / "nope", tmp_path / "nope")
+        read_split(tmp_path / "nope", tmp_path / "nope", K)
 
 
 @pytest.mark.parametrize("damage", ["bad crc", "cut short"])
@@ -99,7 +109,7 @@ def _mutations():
 
 
 @settings(max_examples=400, deadline=None)
-@given(_mutations(), st.sampled_from([parse_images, parse_labels]))
+@given(_mutations(), st.sampled_from([parse_images, labels_of_10]))
 def test_fuzzed_bytes_give_arrays_or_pipeline_errors(data, parse):
     try:
         array = parse(decompress(data, "fuzz"), "fuzz")

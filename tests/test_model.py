@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mnist_pipeline.checkpoint import checkpoint_bytes, load_checkpoint
-from mnist_pipeline.datasets import DATASETS, NUM_CLASSES
+from mnist_pipeline.datasets import DATASETS, FILE_NAMES, MNIST
 from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.evaluate import fake_image
 from mnist_pipeline.model import MnistCnn, to_input
@@ -104,9 +104,29 @@ def test_garbage_and_missing_files(tmp_path):
         load_checkpoint(tmp_path / "none.pt")
 
 
-def test_every_data_set_names_each_class_the_network_outputs():
-    assert all(len(d.class_names) == NUM_CLASSES for d in DATASETS.values())
-    assert MnistCnn().fc3.out_features == NUM_CLASSES
+def test_the_default_network_has_mnist_s_ten_outputs_as_the_shipped_checkpoint():
+    assert MnistCnn().fc3.out_features == MNIST.num_classes == 10
+
+
+@pytest.mark.parametrize("dataset", DATASETS.values(), ids=list(DATASETS))
+def test_each_data_set_is_whole_and_its_network_round_trips(dataset, tmp_path):
+    """Every entry, present and future: distinct class names, an md5 for each file, and a
+    network with one output a class that saves and loads with those names."""
+    names = list(dataset.class_names)
+    assert len(set(names)) == dataset.num_classes >= 2
+    assert set(dataset.md5) == set(FILE_NAMES)
+    assert all(len(md5) == 32 and int(md5, 16) >= 0 for md5 in dataset.md5.values())
+    model = MnistCnn(dataset.num_classes)
+    (tmp_path / "m.pt").write_bytes(checkpoint_bytes(model, {}, names))
+    saved = load_checkpoint(tmp_path / "m.pt")
+    x = torch.rand(2, 1, 28, 28)
+    assert saved.class_names == names and saved.model(x).shape == (2, dataset.num_classes)
+
+
+def test_class_names_that_do_not_match_the_outputs_are_explained(tmp_path):
+    (tmp_path / "m.pt").write_bytes(checkpoint_bytes(MnistCnn(), {}, [f"c{i}" for i in range(26)]))
+    with pytest.raises(PipelineError, match="m.pt: 26 class names, but the weights have 10 out"):
+        load_checkpoint(tmp_path / "m.pt")
 
 
 def test_a_checkpoint_in_torch_s_legacy_format_loads(tmp_path):

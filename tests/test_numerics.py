@@ -121,8 +121,9 @@ def test_configure_after_a_native_computation_is_an_error():
         ({"threads": "abc"}, NAMES, "threads 'abc', expected an integer from 1 to 256"),
         ({"threads": None}, NAMES, "threads None, expected an integer from 1 to 256"),
         ({"threads": 2**40}, NAMES, "expected an integer from 1 to 256"),
-        ({}, NAMES[:3], "class_names: expected a list of 10 names"),
-        ({}, [*NAMES, "ten"], "class_names: expected a list of 10 names"),
+        ({}, NAMES[:3], "3 class names, but the weights have 10 outputs"),
+        ({}, [*NAMES, "ten"], "11 class names, but the weights have 10 outputs"),
+        ({}, [], "class_names: expected a list of names"),
     ],
 )
 def test_a_checkpoint_with_bad_fields_is_refused_in_one_line(tmp_path, params, names, message):

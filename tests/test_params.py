@@ -63,10 +63,8 @@ def test_an_integer_is_accepted_as_a_float():
             {"train.precision": "fp16"},
             "params: train.precision: expected 'auto', 'fp32' or 'bf16', got 'fp16'",
         ),
-        (
-            {"train.optimizer": "adam"},
-            "params: train.optimizer: expected 'sgd' or 'adamw', got 'adam'",
-        ),
+        # The choices' start only: a new optimizer or data set changes no test here.
+        ({"train.optimizer": "adam"}, "params: train.optimizer: expected 'sgd'"),
         ({"train.nesterov": True}, "params: train.nesterov: expected false unless"),
         (
             {"train.optimizer": "adamw", "train.momentum": 0.9},
@@ -83,10 +81,7 @@ def test_an_integer_is_accepted_as_a_float():
         ({"prepare.selection": "best"}, "params: prepare.selection: expected 'first', 'random'"),
         ({"prepare.seed": -1}, "params: prepare.seed: input should be greater than or equal to 0"),
         ({"log_every": 0}, "params: log_every: input should be greater than or equal to 1"),
-        (
-            {"dataset": "emnist"},
-            "params: dataset: expected a data set name: mnist or fashion-mnist",
-        ),
+        ({"dataset": "emnist"}, "params: dataset: expected a data set name: mnist or "),
         (
             {"fetch.sources": {"emnist": []}},
             "params: fetch.sources.emnist: expected a data set name",

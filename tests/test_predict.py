@@ -425,7 +425,7 @@ def test_the_fake_image_as_png_is_a_four(shipped_run, tmp_path):
 @pytest.mark.slow
 def test_real_digits_as_png_agree_with_the_evaluate_stage(shipped_run, tmp_path):
     repo, _, _ = shipped_run
-    images, _ = idx.read_split(real_mnist_file(TEST_IMAGES), real_mnist_file(TEST_LABELS))
+    images, _ = idx.read_split(real_mnist_file(TEST_IMAGES), real_mnist_file(TEST_LABELS), 10)
     images = images[:300]
     net = checkpoint.load_checkpoint(repo / "models/model.pt").model
     expected = [
@@ -470,7 +470,7 @@ def test_photos_are_read_about_as_well_as_the_same_digits_clean(shipped_run):
     repo, _, _ = shipped_run
     if not (real_mnist_file(TEST_IMAGES) and real_mnist_file(TEST_LABELS)):
         pytest.skip(NO_REAL_MNIST)
-    images, labels = idx.read_split(real_mnist_file(TEST_IMAGES), real_mnist_file(TEST_LABELS))
+    images, labels = idx.read_split(real_mnist_file(TEST_IMAGES), real_mnist_file(TEST_LABELS), 10)
     picked = np.random.default_rng(1).choice(len(images), 200, replace=False)
     saved = checkpoint.load_checkpoint(repo / "models/model.pt")
     net = saved.model

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import fit, synthetic_split, train_params
+from helpers import SYNTHETIC_CLASSES, fit, synthetic_split, train_params
 from mnist_pipeline import evaluate, inference
 from mnist_pipeline.checkpoint import checkpoint_bytes
 from mnist_pipeline.errors import PipelineError
@@ -145,7 +145,7 @@ def test_on_a_terminal_a_bar_per_epoch_shows_loss_and_validation_accuracy():
     screen, lines = io.StringIO(), []
     params = train_params(epochs=3, lr=0.05)
     progress = EpochProgress(3, 2, lines.append, screen)
-    train(images, labels, *VAL, params, run_settings(params), progress)
+    train(images, labels, *VAL, SYNTHETIC_CLASSES, params, run_settings(params), progress)
     shown = screen.getvalue()
     assert all(f"epoch {e}/3:   0%|" in shown and "/5 [" in shown for e in (1, 2, 3))  # bars
     logged = re.findall(r"epoch +(\d+/3)  loss ", shown)

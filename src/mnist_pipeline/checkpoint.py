@@ -13,7 +13,6 @@ from pathlib import Path
 
 import torch
 
-from .datasets import NUM_CLASSES
 from .errors import PipelineError
 from .files import read_bytes
 from .model import MnistCnn
@@ -100,15 +99,18 @@ def load_checkpoint(path: Path) -> Checkpoint:
             f"{path}: architecture {checkpoint['architecture']!r}, expected {ARCHITECTURE!r}"
         )
     names = checkpoint["class_names"]
-    if not (
-        isinstance(names, list)
-        and len(names) == NUM_CLASSES
-        and all(isinstance(name, str) for name in names)
-    ):
-        raise PipelineError(f"{path}: class_names: expected a list of {NUM_CLASSES} names")
+    if not (isinstance(names, list) and names and all(isinstance(name, str) for name in names)):
+        raise PipelineError(f"{path}: class_names: expected a list of names")
     weights = checkpoint["state_dict"]
     if not isinstance(weights, dict):
         raise PipelineError(f"{path}: state_dict: expected a mapping of names to tensors")
+    # The network is built with one output a class name (any other mismatch of shapes is
+    # load_state_dict's to name): say so in the data set's terms.
+    outputs = weights.get("fc3.bias")
+    if isinstance(outputs, torch.Tensor) and outputs.dim() == 1 and len(outputs) != len(names):
+        raise PipelineError(
+            f"{path}: {len(names)} class names, but the weights have {len(outputs)} outputs"
+        )
     # Taken as they are (assign=True below), so they must already be what train writes.
     for name, tensor in weights.items():
         if isinstance(tensor, torch.Tensor) and tensor.dtype != torch.float32:
@@ -123,7 +125,7 @@ def load_checkpoint(path: Path) -> Checkpoint:
     if not (isinstance(threads, int) and not isinstance(threads, bool) and 1 <= threads <= 256):
         raise PipelineError(f"{path}: threads {threads!r}, expected an integer from 1 to 256")
     with torch.device("meta"):  # no initialisation: the weights come from the file
-        model = MnistCnn()
+        model = MnistCnn(len(names))
     model.precision = precision
     try:
         model.load_state_dict(weights, assign=True)

@@ -1,4 +1,5 @@
-"""The IDX data sets the pipeline knows: file names, canonical checksums, class names."""
+"""The IDX data sets the pipeline knows: file names, canonical checksums, class names (whose
+count is the network's number of outputs)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ TRAIN_LABELS = "train-labels-idx1-ubyte"
 TEST_IMAGES = "t10k-images-idx3-ubyte"
 TEST_LABELS = "t10k-labels-idx1-ubyte"
 FILE_NAMES = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)
-NUM_CLASSES = 10  # both data sets: labels 0-9, the network's ten outputs
 IMAGE_SIDE = 28  # both data sets: 28x28 greyscale images
 # The decompressed size of each file (the IDX header fixes it): 60,000 and 10,000 images of
 # 28x28 bytes, or as many one-byte labels. The same for MNIST and Fashion-MNIST; fetch reads
@@ -27,9 +27,14 @@ FILE_BYTES = {
 @dataclass(frozen=True)
 class Dataset:
     name: str
-    class_names: tuple[str, ...]  # NUM_CLASSES of them, by label
+    class_names: tuple[str, ...]  # by label: labels run 0 to num_classes - 1
     # md5 of each *decompressed* file: the same whichever mirror or local copy it came from.
     md5: dict[str, str]
+
+    @property
+    def num_classes(self) -> int:
+        """The number of classes: the labels' range, and the network's outputs."""
+        return len(self.class_names)
 
 
 MNIST = Dataset(

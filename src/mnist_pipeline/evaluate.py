@@ -25,7 +25,7 @@ def wilson_interval(correct: int, n: int) -> tuple[float, float]:
 
 
 def loss_and_accuracy(logits: torch.Tensor, targets: torch.Tensor) -> tuple[float, float]:
-    """logits [n, 10], targets [n] int64 -> (mean cross-entropy, accuracy as a fraction)."""
+    """logits [n, k], targets [n] int64 -> (mean cross-entropy, accuracy as a fraction)."""
     loss = nn.functional.cross_entropy(logits, targets)
     return float(loss), float((logits.argmax(dim=1) == targets).float().mean())
 

@@ -12,7 +12,7 @@ import zlib
 
 import numpy as np
 
-from .datasets import IMAGE_SIDE, NUM_CLASSES
+from .datasets import IMAGE_SIDE
 from .errors import PipelineError
 from .files import read_bytes
 
@@ -65,21 +65,22 @@ def parse_images(data: bytes, name: str) -> np.ndarray:
     return images
 
 
-def parse_labels(data: bytes, name: str) -> np.ndarray:
-    """IDX labels (magic 0x00000801) -> uint8 array [n] of classes 0-9."""
+def parse_labels(data: bytes, name: str, num_classes: int) -> np.ndarray:
+    """IDX labels (magic 0x00000801) -> uint8 array [n] of classes 0 to num_classes - 1."""
     labels = parse_idx(data, name, ndim=1)
-    if labels.size and labels.max() >= NUM_CLASSES:
-        bad = int(np.argmax(labels >= NUM_CLASSES))
+    if labels.size and labels.max() >= num_classes:
+        bad = int(np.argmax(labels >= num_classes))
         raise PipelineError(
-            f"{name}: label {labels[bad]} at index {bad}, expected 0-{NUM_CLASSES - 1}"
+            f"{name}: label {labels[bad]} at index {bad}, expected 0-{num_classes - 1}"
         )
     return labels
 
 
-def read_split(images_path, labels_path) -> tuple[np.ndarray, np.ndarray]:
-    """Read and cross-check one split: images [n, 28, 28] uint8, labels [n] uint8."""
+def read_split(images_path, labels_path, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Read and cross-check one split: images [n, 28, 28] uint8, labels [n] uint8 (0 to
+    num_classes - 1)."""
     images = parse_images(_read(images_path), str(images_path))
-    labels = parse_labels(_read(labels_path), str(labels_path))
+    labels = parse_labels(_read(labels_path), str(labels_path), num_classes)
     if len(images) != len(labels):
         raise PipelineError(
             f"{images_path}: {len(images)} images but {labels_path} has {len(labels)} labels"

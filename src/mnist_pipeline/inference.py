@@ -15,7 +15,6 @@ from typing import assert_never
 import numpy as np
 import torch
 
-from .datasets import NUM_CLASSES
 from .model import MnistCnn, Precision, to_input
 
 
@@ -31,7 +30,7 @@ def autocast(precision: Precision, device: torch.device) -> contextlib.AbstractC
 
 
 def predict_logits(model: MnistCnn, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """x [n, 1, 28, 28] (to_input's scale) -> logits [n, NUM_CLASSES] in float32, in eval mode
+    """x [n, 1, 28, 28] (to_input's scale) -> logits [n, k] in float32 (k classes), in eval mode
     (no dropout) and in the model's precision.
 
     The model is left in eval mode and channels_last; training switches it back to train."""
@@ -42,7 +41,7 @@ def predict_logits(model: MnistCnn, x: torch.Tensor, batch_size: int = 256) -> t
             model(x[i : i + batch_size].contiguous(memory_format=torch.channels_last)).float()
             for i in range(0, len(x), batch_size)
         ]
-    return torch.cat(parts) if parts else torch.empty(0, NUM_CLASSES, device=x.device)
+    return torch.cat(parts) if parts else torch.empty(0, model.fc3.out_features, device=x.device)
 
 
 def classify(model: MnistCnn, images: np.ndarray, class_names: list[str]) -> list[dict]:

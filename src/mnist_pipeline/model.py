@@ -8,15 +8,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from .datasets import NUM_CLASSES
-
 Precision = Literal["fp32", "bf16"]  # what the network computes in (train.precision resolved)
 
 
 class MnistCnn(nn.Module):
-    """The reference tutorial's network: two conv blocks, then three linear layers."""
+    """The reference tutorial's network: two conv blocks, then three linear layers, the last
+    with one output a class (MNIST's ten by default, as the shipped checkpoint has)."""
 
-    def __init__(self) -> None:
+    def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(1, 32, kernel_size=5)
         self.conv2 = nn.Conv2d(32, 64, kernel_size=5)
@@ -25,7 +24,7 @@ class MnistCnn(nn.Module):
         self.dropout_fc = nn.Dropout(0.5)
         self.fc1 = nn.Linear(64 * 4 * 4, 512)
         self.fc2 = nn.Linear(512, 256)
-        self.fc3 = nn.Linear(256, NUM_CLASSES)
+        self.fc3 = nn.Linear(256, num_classes)
         # The precision it was trained in, "fp32" or "bf16" (train.precision as resolved): not a
         # weight, but inference runs in it too (inference.predict_logits), and the checkpoint
         # records it.
@@ -39,7 +38,7 @@ class MnistCnn(nn.Module):
         x = x.flatten(1)  # [bs, 1024]
         x = self.dropout_fc(torch.relu(self.fc1(x)))  # [bs, 512]
         x = torch.relu(self.fc2(x))  # [bs, 256]
-        return self.fc3(x)  # [bs, NUM_CLASSES] logits
+        return self.fc3(x)  # [bs, num_classes] logits
 
 
 def to_input(images: np.ndarray) -> torch.Tensor:

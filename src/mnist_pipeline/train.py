@@ -84,23 +84,25 @@ def train(
     labels: np.ndarray,
     val_images: np.ndarray,
     val_labels: np.ndarray,
+    num_classes: int,
     params: TrainParams,
     settings: RunSettings,
     progress: EpochProgress,
     on_epoch: Callable[[EpochMetrics], None] = lambda metrics: None,
 ) -> MnistCnn:
-    """Train a fresh network on images [n, 28, 28] uint8 and labels [n] in mini-batches
-    shuffled by a seeded generator, validating on the held-out val_images / val_labels after
-    every epoch (the last one partial where train.epochs is fractional), each epoch's metrics
-    handed to `progress` and `on_epoch` as it ends. Returns the network on the CPU in eval
-    mode, its `precision` the one it was trained in.
+    """Train a fresh network of num_classes outputs on images [n, 28, 28] uint8 and labels [n]
+    (0 to num_classes - 1) in mini-batches shuffled by a seeded generator, validating on the
+    held-out val_images / val_labels after every epoch (the last one partial where
+    train.epochs is fractional), each epoch's metrics handed to `progress` and `on_epoch` as
+    it ends. Returns the network on the CPU in eval mode, its `precision` the one it was
+    trained in.
 
     Raises PipelineError for less than one batch of training or a diverging loss."""
     torch.manual_seed(params.seed)  # weight init and dropout
     generator = torch.Generator().manual_seed(params.seed)  # batch order and augmentation
     device = settings.device
     # torch's annotations of Module.to leave out memory_format, which it documents and takes.
-    model = MnistCnn().to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
+    model = MnistCnn(num_classes).to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
     model.precision = settings.precision
     progress.log(f"train: precision {settings.precision} ({settings.precision_reason})")
     x, y = as_tensors(images, labels, device)
@@ -132,7 +134,7 @@ def train(
             inputs = augment(x[batch], params, generator) if augmenting else x[batch]
             optimizer.zero_grad()
             with autocast(model.precision, device):  # fp32: no autocast at all
-                logits = model(inputs)  # [bs, 10]
+                logits = model(inputs)  # [bs, num_classes]
                 loss = F.cross_entropy(logits, y[batch])  # autocast computes it in fp32
             loss.backward()
             optimizer.step()

@@ -59,8 +59,9 @@ def encode(images: np.ndarray, labels: np.ndarray) -> bytes:
     return b"".join(parts)
 
 
-def decode(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """TSV bytes -> images [n, 28, 28] uint8, labels [n] uint8, or PipelineError at file:line.
+def decode(data: bytes, name: str, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """TSV bytes -> images [n, 28, 28] uint8, labels [n] uint8 (0 to num_classes - 1), or
+    PipelineError at file:line.
 
     Empty lines are skipped (see the module's docstring); image_lines(data) says which file
     line each image came from.
@@ -81,14 +82,14 @@ def decode(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
         or table.shape[1] != FIELDS
         or table.min() < 0
         or table[:, :PIXELS].max() > 255
-        or table[:, PIXELS].max() > 9
+        or table[:, PIXELS].max() >= num_classes
     ):
-        _raise_first_bad_line(data, name)
+        _raise_first_bad_line(data, name, num_classes)
     images = table[:, :PIXELS].astype(np.uint8).reshape(-1, IMAGE_SIDE, IMAGE_SIDE)
     return images, table[:, PIXELS].astype(np.uint8)
 
 
-def _raise_first_bad_line(data: bytes, name: str) -> NoReturn:
+def _raise_first_bad_line(data: bytes, name: str, num_classes: int) -> NoReturn:
     if not data:
         raise PipelineError(f"{name}: empty file, expected lines of {FIELDS} tab-separated values")
     lines = data.split(b"\n")
@@ -106,7 +107,7 @@ def _raise_first_bad_line(data: bytes, name: str) -> NoReturn:
         if len(fields) != FIELDS:
             raise PipelineError(f"{where}: {len(fields)} fields, expected {FIELDS}")
         for column, field in enumerate(fields, start=1):
-            limit = 9 if column == FIELDS else 255
+            limit = num_classes - 1 if column == FIELDS else 255
             what = "label" if column == FIELDS else f"pixel {column}"
             if not (field.isdigit() and 1 <= len(field) <= 3 and int(field) <= limit):
                 raise PipelineError(
@@ -125,5 +126,6 @@ def _is_empty(line: bytes) -> bool:
     return not line.rstrip(b"\r")
 
 
-def read(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    return decode(read_bytes(path), str(path))
+def read(path: Path, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The TSV file at `path`, as decode reads it."""
+    return decode(read_bytes(path), str(path), num_classes)

@@ -30,7 +30,7 @@ def predict_files(inputs: list[Path], model_path: Path, as_json: bool) -> bool:
         try:
             if path.suffix.lower() == ".tsv":
                 data = files.read_bytes(path)
-                images, _ = tsv.decode(data, str(path))
+                images, _ = tsv.decode(data, str(path), len(class_names))
                 names = [f"{path}:{line}" for line in tsv.image_lines(data)]  # the file's lines
             else:
                 images = preprocess.to_mnist(preprocess.read_image(path), str(path))[None]
