@@ -95,10 +95,16 @@ def train(
     handed to `progress` and `on_epoch` as it ends. Returns the network on the CPU in eval
     mode, its `precision` the one it was trained in.
 
-    Raises PipelineError for less than one batch of training or a diverging loss."""
+    As one of several ranks (settings.ranks, in a process group: distributed.process_group),
+    it trains its share of every batch under DistributedDataParallel: each batch is split
+    into equal parts by rank, so the recipe (global batch, order, schedule) is that of one
+    process. Rank 0 alone validates and calls `on_epoch`; every rank returns the same network.
+
+    Raises PipelineError for less than one batch of training, a last batch too small to share
+    among the ranks, or a diverging loss (on every rank at once)."""
     torch.manual_seed(params.seed)  # weight init and dropout
     generator = torch.Generator().manual_seed(params.seed)  # batch order and augmentation
-    device = settings.device
+    device, rank, world = settings.device, settings.ranks.rank, settings.ranks.world_size
     # torch's annotations of Module.to leave out memory_format, which it documents and takes.
     model = MnistCnn().to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
     model.precision = settings.precision
@@ -114,13 +120,30 @@ def train(
             f"params: train.epochs: {params.epochs:g} epochs of {steps_per_epoch} batches "
             "is less than one batch"
         )
+    if 0 < n % bs < world:
+        raise PipelineError(
+            f"params: train.processes: {world} ranks cannot share the last batch of {n % bs} "
+            f"images ({n} images in batches of {bs})"
+        )
+    network: nn.Module = model
+    augment_generator = generator
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        # Same seed, same initial weights on every rank (DDP checks them against rank 0's).
+        network = DistributedDataParallel(
+            model, device_ids=[device] if device.type == "cuda" else None
+        )
+        # Dropout and augmentation of each rank's own images: a stream of its own.
+        torch.manual_seed(rank_seed(params.seed, rank))
+        augment_generator = torch.Generator().manual_seed(rank_seed(params.seed, rank))
     optimizer = make_optimizer(model, params)
     scheduler = make_scheduler(optimizer, params, steps)
     augmenting = params.augment_shift > 0 or params.augment_rotate > 0
     start = time.monotonic()
     for epoch in range(1, math.ceil(steps / steps_per_epoch) + 1):
         epoch_steps = min(steps_per_epoch, steps - (epoch - 1) * steps_per_epoch)
-        model.train()
+        network.train()
         progress.begin_epoch(epoch, epoch_steps)
         # The whole permutation even for a partial epoch: the random stream is that of whole ones.
         order = torch.randperm(n, generator=generator).to(device)
@@ -129,31 +152,58 @@ def train(
         correct = torch.zeros((), dtype=torch.int64, device=device)  # summed on the device
         for first in range(0, seen, bs):
             batch = order[first : first + bs]
-            inputs = augment(x[batch], params, generator) if augmenting else x[batch]
+            shard = batch.tensor_split(world)[rank]  # this rank's part: the whole on one
+            inputs = augment(x[shard], params, augment_generator) if augmenting else x[shard]
             optimizer.zero_grad()
             with autocast(model.precision, device):  # fp32: no autocast at all
-                logits = model(inputs)  # [bs, 10]
-                loss = F.cross_entropy(logits, y[batch])  # autocast computes it in fp32
+                logits = network(inputs)  # [bs / world, 10]
+                loss = F.cross_entropy(logits, y[shard])  # autocast computes it in fp32
+            # DDP averages the ranks' gradients; weighting each by its share of the batch
+            # makes that the batch mean's gradient (exactly 1.0 for equal shares).
+            loss = loss * (len(shard) * world / len(batch))
             loss.backward()
             optimizer.step()
             scheduler.step()
-            batch_loss = loss.item()
+            batch_loss = loss.item() / world  # this rank's part of the batch's mean loss
             loss_sum += batch_loss
             loss_total += batch_loss * len(batch)
-            correct += (logits.argmax(dim=1) == y[batch]).sum()
-            progress.batch_done(batch_loss, len(batch))
+            correct += (logits.argmax(dim=1) == y[shard]).sum()
+            progress.batch_done(batch_loss * world, len(batch))
+        totals = [loss_sum, loss_total, int(correct)]
+        if world > 1:  # the whole batches' figures, on every rank
+            totals = summed(totals, device)
+        loss_sum, loss_total, correct_total = totals
         if not math.isfinite(loss_sum):
             raise PipelineError(
                 f"train: diverged at epoch {epoch}: loss {loss_sum} "
                 f"(try a smaller train.lr than {params.lr})"
             )
+        if rank != 0:  # one writer: the others go on to the next epoch's first all-reduce
+            continue
         # Eval mode, no gradients and no random numbers: validating leaves training's bits alone.
         # Batches of 100: faster than larger ones on CPU in channels_last.
         val_loss, val_accuracy = loss_and_accuracy(predict_logits(model, val_x, 100), val_y)
         metrics = EpochMetrics(
-            epoch, loss_sum, loss_total / seen, int(correct) / seen, val_loss, val_accuracy
+            epoch, loss_sum, loss_total / seen, int(correct_total) / seen, val_loss, val_accuracy
         )
         progress.epoch_done(metrics)
         on_epoch(metrics)
-    progress.log(f"train: {params.epochs:g} epochs in {time.monotonic() - start:.1f} s on {device}")
+    ranks = f" ({world} processes)" if world > 1 else ""
+    progress.log(
+        f"train: {params.epochs:g} epochs in {time.monotonic() - start:.1f} s on {device}{ranks}"
+    )
     return model.to("cpu", memory_format=torch.contiguous_format).eval()
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """A seed of rank `rank`'s own for a run seeded `seed`: independent streams per rank."""
+    return int(np.random.SeedSequence([seed, rank]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def summed(values: list[float], device: torch.device) -> list[float]:
+    """Each number summed over all ranks (one all-reduce, float64)."""
+    import torch.distributed as dist
+
+    totals = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(totals)
+    return totals.tolist()
