@@ -115,7 +115,8 @@ def main() -> None:
         if cuda:
             torch.cuda.reset_peak_memory_stats()
         called = time.monotonic()
-        net = train(*train_set, *val_set, train_params, settings, progress, history.append)
+        net = train(*train_set, *val_set, len(class_names), train_params, settings, progress,
+                    history.append)  # fmt: skip
         trained = time.monotonic()
         memory = f"{torch.cuda.max_memory_allocated() / 2**20:7.0f}" if cuda else f"{'-':>7}"
         # The evaluate stage's work, as stages/evaluate.py does it.

@@ -53,3 +53,15 @@ def test_a_history_with_a_missing_or_uneven_curve_is_one_clear_error(tmp_path):
     (folder / "plots/metrics/val/loss.tsv").unlink()
     with pytest.raises(PipelineError, match="val/loss.tsv: file not found"):
         history.read(folder)
+
+
+def test_a_history_logged_twice_is_one_clear_error(tmp_path):
+    # What every rank of a distributed run logging into one folder writes: each epoch twice.
+    folder = tmp_path / "train"
+    metrics = [history.EpochMetrics(epoch, 1.0, 0.5, 0.8, 0.4, 0.9) for epoch in (1, 2)]
+    with history.live_log(folder) as live:
+        for epoch_metrics in metrics:
+            history.log_epoch(live, epoch_metrics)
+            history.log_epoch(live, epoch_metrics)
+    with pytest.raises(PipelineError, match=r"train/loss.tsv: epoch 1 logged more than once"):
+        history.read(folder)

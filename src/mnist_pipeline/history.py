@@ -60,12 +60,18 @@ def log_epoch(live, metrics: EpochMetrics) -> None:
 
 
 def read(folder: Path) -> pd.DataFrame:
-    """DVCLive's curves under `folder` -> a table: epoch, then one column a curve."""
+    """DVCLive's curves under `folder` -> a table: epoch, then one column a curve.
+
+    Raises PipelineError when a curve repeats an epoch (two writers, as when every rank of a
+    distributed run logs) or the curves cover different epochs."""
     columns = {}
     for name in CURVES:
         path = Path(folder) / "plots" / "metrics" / f"{name}.tsv"
         value = name.rsplit("/", 1)[1]
         table = read_table(path, {"step": "int64", value: "float64"}, sep="\t")
+        repeated = table["step"][table["step"].duplicated()]
+        if len(repeated):
+            raise PipelineError(f"{path}: epoch {repeated.iloc[0]} logged more than once")
         columns[name] = table.set_index("step")[value]
     history = pd.DataFrame(columns)
     if history.isna().any().any():

@@ -1,12 +1,14 @@
-"""The network: the reference tutorial's CNN, and the input scaling it expects."""
+"""The network: the reference tutorial's CNN, and its inputs: scaling, tensors, augmentation."""
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 Precision = Literal["fp32", "bf16"]  # what the network computes in (train.precision resolved)
 
@@ -44,3 +46,28 @@ class MnistCnn(nn.Module):
 def to_input(images: np.ndarray) -> torch.Tensor:
     """uint8 images [n, 28, 28] -> float tensor [n, 1, 28, 28] in 0..1, as the network expects."""
     return torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
+
+
+def augment(
+    x: torch.Tensor, shift: float, rotate: float, generator: torch.Generator
+) -> torch.Tensor:
+    """Random shifts of up to `shift` pixels and rotations of up to `rotate` degrees of a batch
+    x [bs, 1, 28, 28], drawn from `generator` (training's augmentation)."""
+    bs = len(x)
+    angle = (torch.rand(bs, generator=generator) * 2 - 1) * math.radians(rotate)
+    # affine_grid works in [-1, 1] coordinates: one pixel is 2/28.
+    offset = (torch.rand(bs, 2, generator=generator) * 2 - 1) * shift * 2 / 28
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    theta = torch.stack(
+        [torch.stack([cos, -sin, offset[:, 0]], 1), torch.stack([sin, cos, offset[:, 1]], 1)], 1
+    ).to(x.device)  # [bs, 2, 3]
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)  # [bs, 28, 28, 2]
+    return F.grid_sample(x, grid, align_corners=False)  # [bs, 1, 28, 28]
+
+
+def to_tensors(
+    images: np.ndarray, labels: np.ndarray, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """images [n, 28, 28] uint8, labels [n] -> x [n, 1, 28, 28] channels_last, y [n] int64."""
+    x = to_input(images).to(device, memory_format=torch.channels_last)
+    return x, torch.from_numpy(labels.astype(np.int64)).to(device)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import assert_never
 
@@ -44,6 +45,42 @@ BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 
 
 @dataclass(frozen=True)
+class Ranks:
+    """Where this process stands among the training processes (as torchrun numbers them)."""
+
+    rank: int = 0  # 0 .. world_size - 1; rank 0 is the one writer
+    world_size: int = 1
+    local_rank: int = 0  # among the ranks on this machine: its GPU index on CUDA
+
+
+def ranks(environ: Mapping[str, str], processes: int) -> Ranks:
+    """This process's ranks from the launcher's RANK, WORLD_SIZE and LOCAL_RANK (a single
+    process when they are unset). Raises PipelineError when the launcher started a different
+    number of ranks than train.processes: the process count is part of the recipe."""
+    if "RANK" not in environ or "WORLD_SIZE" not in environ:
+        return Ranks()
+    world_size = int(environ["WORLD_SIZE"])
+    if world_size != processes:
+        raise PipelineError(
+            f"params: train.processes: {processes}, but the launcher started {world_size} ranks"
+        )
+    return Ranks(int(environ["RANK"]), world_size, int(environ.get("LOCAL_RANK", "0")))
+
+
+def rank_device(device: torch.device, local_rank: int, gpus: int) -> torch.device:
+    """The device of the rank `local_rank` on this machine: its own GPU (cuda:LOCAL_RANK) on
+    CUDA, the CPU otherwise. Raises PipelineError when the machine has no GPU for it."""
+    if device.type != "cuda":
+        return device
+    if local_rank >= gpus:
+        raise PipelineError(
+            f"params: train.processes: CUDA needs a GPU per rank on a machine; local rank "
+            f"{local_rank} has none ({gpus} GPU{'s' if gpus != 1 else ''})"
+        )
+    return torch.device("cuda", local_rank)
+
+
+@dataclass(frozen=True)
 class RunSettings:
     """How a training run computes, decided once (run_settings); the training loop reads it."""
 
@@ -52,15 +89,21 @@ class RunSettings:
     # Why that precision, for the log: "auto: this CPU runs bf16 natively", or a warning.
     precision_reason: str
     numerics: Numerics
-    threads: int
+    threads: int  # per process
+    ranks: Ranks = Ranks()  # one process unless a launcher started this one as a rank
 
 
-def run_settings(params: TrainParams) -> RunSettings:
-    """train.device, train.precision, train.numerics and train.threads resolved for this
-    machine. Computes nothing, so it may come before or after `configure`.
+def run_settings(params: TrainParams, environ: Mapping[str, str] = os.environ) -> RunSettings:
+    """train.device, train.precision, train.numerics, train.threads and this process's ranks
+    (from a launcher's variables in `environ`) resolved for this machine. Computes nothing, so
+    it may come before or after `configure`.
 
-    Raises PipelineError for a CUDA device asked for that is not there."""
+    Raises PipelineError for a CUDA device asked for that is not there (a GPU per rank), or a
+    launcher that started another number of ranks than train.processes."""
+    placed = ranks(environ, params.processes)
     device = pick_device(params.device)
+    if placed.world_size > 1:
+        device = rank_device(device, placed.local_rank, torch.cuda.device_count())
     native = native_bf16(device)
     precision, reason = choose_precision(params.precision, params.numerics, device.type, native)
     if precision == "bf16" and bf16_emulated(params.numerics, device.type, native):
@@ -68,7 +111,7 @@ def run_settings(params: TrainParams) -> RunSettings:
             f"; warning: this {device.type.upper()} runs bf16 emulated (no AMX or AVX512-BF16, "
             "or portable numerics), many times slower than fp32"
         )
-    return RunSettings(device, precision, reason, params.numerics, params.threads)
+    return RunSettings(device, precision, reason, params.numerics, params.threads, placed)
 
 
 def configure(numerics: Numerics, threads: int) -> None:

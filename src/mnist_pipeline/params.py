@@ -88,7 +88,10 @@ class TrainParams(_Section):
     schedule: Schedule
     augment_shift: Annotated[float, Field(ge=0, le=8)]  # pixels
     augment_rotate: Annotated[float, Field(ge=0, le=45)]  # degrees
-    threads: Annotated[int, Field(ge=1, le=256)]
+    threads: Annotated[int, Field(ge=1, le=256)]  # per process
+    # Training processes (DDP ranks), each taking batch_size / processes images of a batch;
+    # part of the recipe, like threads (docs/scale.md).
+    processes: Annotated[int, Field(ge=1, le=1024)]
     # portable: the same bytes on any x86-64 CPU with AVX2; native: the CPU's fastest kernels
     numerics: Numerics
     device: DeviceChoice
@@ -102,6 +105,14 @@ class TrainParams(_Section):
         if momentum and info.data.get("optimizer") != "sgd":  # AdamW would silently ignore it
             raise ValueError("0 unless train.optimizer is sgd")
         return momentum
+
+    @field_validator("processes")
+    @classmethod
+    def _processes_divide_batch(cls, processes: int, info: ValidationInfo) -> int:
+        batch_size = info.data.get("batch_size")
+        if batch_size is not None and batch_size % processes:  # every rank an equal share
+            raise ValueError(f"a divisor of train.batch_size ({batch_size})")
+        return processes
 
     @field_validator("nesterov")
     @classmethod

@@ -17,11 +17,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from . import distributed
 from .errors import PipelineError
 from .evaluate import loss_and_accuracy
 from .history import EpochMetrics
 from .inference import autocast, predict_logits
-from .model import MnistCnn, to_input
+from .model import MnistCnn, augment, to_tensors
 from .numerics import RunSettings
 from .params import TrainParams
 from .progress import EpochProgress
@@ -57,28 +58,6 @@ def make_scheduler(
             assert_never(params.schedule)
 
 
-def augment(x: torch.Tensor, params: TrainParams, generator: torch.Generator) -> torch.Tensor:
-    """Random shifts and rotations of a batch x [bs, 1, 28, 28], drawn from `generator`."""
-    bs = len(x)
-    angle = (torch.rand(bs, generator=generator) * 2 - 1) * math.radians(params.augment_rotate)
-    # affine_grid works in [-1, 1] coordinates: one pixel is 2/28.
-    shift = (torch.rand(bs, 2, generator=generator) * 2 - 1) * params.augment_shift * 2 / 28
-    cos, sin = torch.cos(angle), torch.sin(angle)
-    theta = torch.stack(
-        [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
-    ).to(x.device)  # [bs, 2, 3]
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)  # [bs, 28, 28, 2]
-    return F.grid_sample(x, grid, align_corners=False)  # [bs, 1, 28, 28]
-
-
-def as_tensors(
-    images: np.ndarray, labels: np.ndarray, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """images [n, 28, 28] uint8, labels [n] -> x [n, 1, 28, 28] channels_last, y [n] int64."""
-    x = to_input(images).to(device, memory_format=torch.channels_last)
-    return x, torch.from_numpy(labels.astype(np.int64)).to(device)
-
-
 def train(
     images: np.ndarray,
     labels: np.ndarray,
@@ -94,19 +73,22 @@ def train(
     (0 to num_classes - 1) in mini-batches shuffled by a seeded generator, validating on the
     held-out val_images / val_labels after every epoch (the last one partial where
     train.epochs is fractional), each epoch's metrics handed to `progress` and `on_epoch` as
-    it ends. Returns the network on the CPU in eval mode, its `precision` the one it was
-    trained in.
+    it ends. Returns the network on the CPU in eval mode, in the precision it was trained in.
+
+    As one of several ranks (settings.ranks, inside distributed.process_group) it trains its
+    share of every batch under DistributedDataParallel, so that the recipe (global batch,
+    order, schedule) is one process's; rank 0 alone validates and calls `on_epoch`.
 
     Raises PipelineError for less than one batch of training or a diverging loss."""
     torch.manual_seed(params.seed)  # weight init and dropout
     generator = torch.Generator().manual_seed(params.seed)  # batch order and augmentation
-    device = settings.device
+    device, rank, world = settings.device, settings.ranks.rank, settings.ranks.world_size
     # torch's annotations of Module.to leave out memory_format, which it documents and takes.
     model = MnistCnn(num_classes).to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
     model.precision = settings.precision
     progress.log(f"train: precision {settings.precision} ({settings.precision_reason})")
-    x, y = as_tensors(images, labels, device)
-    val_x, val_y = as_tensors(val_images, val_labels, device)
+    x, y = to_tensors(images, labels, device)
+    val_x, val_y = to_tensors(val_images, val_labels, device)
     n, bs = len(y), params.batch_size
     steps_per_epoch = math.ceil(n / bs)
     # train.epochs may be fractional: round(epochs * steps an epoch) steps in all.
@@ -116,13 +98,15 @@ def train(
             f"params: train.epochs: {params.epochs:g} epochs of {steps_per_epoch} batches "
             "is less than one batch"
         )
+    distributed.check_shares(n, bs, world)
+    network, own_generator = distributed.data_parallel(model, settings, params.seed, generator)
     optimizer = make_optimizer(model, params)
     scheduler = make_scheduler(optimizer, params, steps)
     augmenting = params.augment_shift > 0 or params.augment_rotate > 0
     start = time.monotonic()
     for epoch in range(1, math.ceil(steps / steps_per_epoch) + 1):
         epoch_steps = min(steps_per_epoch, steps - (epoch - 1) * steps_per_epoch)
-        model.train()
+        network.train()
         progress.begin_epoch(epoch, epoch_steps)
         # The whole permutation even for a partial epoch: the random stream is that of whole ones.
         order = torch.randperm(n, generator=generator).to(device)
@@ -131,31 +115,41 @@ def train(
         correct = torch.zeros((), dtype=torch.int64, device=device)  # summed on the device
         for first in range(0, seen, bs):
             batch = order[first : first + bs]
-            inputs = augment(x[batch], params, generator) if augmenting else x[batch]
+            shard = batch.tensor_split(world)[rank]  # this rank's part: the whole on one
+            inputs = x[shard]
+            if augmenting:
+                inputs = augment(inputs, params.augment_shift, params.augment_rotate, own_generator)
             optimizer.zero_grad()
             with autocast(model.precision, device):  # fp32: no autocast at all
-                logits = model(inputs)  # [bs, num_classes]
-                loss = F.cross_entropy(logits, y[batch])  # autocast computes it in fp32
-            loss.backward()
+                logits = network(inputs)  # [bs / world, num_classes]
+                loss = F.cross_entropy(logits, y[shard])  # autocast computes it in fp32
+            # DDP averages the ranks' gradients; weighting each by its share of the batch
+            # makes that the whole batch's mean gradient (a factor of exactly 1.0 on one rank).
+            (loss * (len(shard) * world / len(batch))).backward()
             optimizer.step()
             scheduler.step()
-            batch_loss = loss.item()
+            batch_loss = loss.item() * (len(shard) / len(batch))  # this rank's part of the mean
             loss_sum += batch_loss
             loss_total += batch_loss * len(batch)
-            correct += (logits.argmax(dim=1) == y[batch]).sum()
-            progress.batch_done(batch_loss, len(batch))
+            correct += (logits.argmax(dim=1) == y[shard]).sum()
+            progress.batch_done(batch_loss * world, len(batch))
+        # The whole batches' figures, on every rank, so that all stop together on a divergence.
+        loss_sum, loss_total, right = distributed.summed([loss_sum, loss_total, int(correct)])
         if not math.isfinite(loss_sum):
             raise PipelineError(
                 f"train: diverged at epoch {epoch}: loss {loss_sum} "
                 f"(try a smaller train.lr than {params.lr})"
             )
+        if rank != 0:  # one writer; the others wait for it in the next epoch's first all-reduce
+            continue
         # Eval mode, no gradients and no random numbers: validating leaves training's bits alone.
         # Batches of 100: faster than larger ones on CPU in channels_last.
         val_loss, val_accuracy = loss_and_accuracy(predict_logits(model, val_x, 100), val_y)
         metrics = EpochMetrics(
-            epoch, loss_sum, loss_total / seen, int(correct) / seen, val_loss, val_accuracy
+            epoch, loss_sum, loss_total / seen, right / seen, val_loss, val_accuracy
         )
         progress.epoch_done(metrics)
         on_epoch(metrics)
-    progress.log(f"train: {params.epochs:g} epochs in {time.monotonic() - start:.1f} s on {device}")
+    seconds, ranks = time.monotonic() - start, f" in {world} processes" if world > 1 else ""
+    progress.log(f"train: {params.epochs:g} epochs in {seconds:.1f} s on {device}{ranks}")
     return model.to("cpu", memory_format=torch.contiguous_format).eval()
