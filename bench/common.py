@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from ruamel.yaml import YAML
 
 from mnist_pipeline import datasets, idx
 
@@ -41,6 +40,8 @@ def options(doc: str, **defaults: object) -> argparse.Namespace:
 def train_changes(pairs: list[str]) -> dict[str, object]:
     """`--set KEY=VALUE` pairs as params overrides ({"train.KEY": value}), each value read as
     YAML, as `dvc exp run -S` reads it."""
+    from ruamel.yaml import YAML  # here: PyTorch's example in time_to_99.py should not pay it
+
     return {f"train.{k}": YAML(typ="safe").load(v) for k, v in (p.split("=", 1) for p in pairs)}
 
 
