@@ -8,76 +8,51 @@ lowest and highest of each column. Native numerics and the machine's core count 
 as `make fast`; `--set key=value` changes train params for every run (a recipe being tried).
 
     python bench/fast_seeds.py [--seeds 0,1,2,3,4] [--precisions bf16,fp32] [--test]
-        [--set lr=0.003 ...] [--source DIR]
+        [--set lr=0.003 ...]
 
-DIR holds the four IDX files, gzipped or not (default: data/raw, else $MNIST_SOURCE).
+The IDX files, gzipped or not, are read from data/raw, else $MNIST_SOURCE.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import time
-from pathlib import Path
 
-from mnist_files import find_source, read_split
-from mnist_pipeline import numerics
+from common import ROOT, options, read_split, train_changes
+from mnist_pipeline import evaluate, inference, numerics
+from mnist_pipeline.model import to_input
+from mnist_pipeline.params import load_params
+from mnist_pipeline.progress import EpochProgress
+from mnist_pipeline.train import train
 
-ROOT = Path(__file__).resolve().parents[1]
 # The Makefile's fast recipe (its changes to params.yaml's train section).
 FAST = {
     "epochs": 1.5, "batch_size": 256, "lr": 0.005, "optimizer": "adamw", "weight_decay": 0.01,
-    "schedule": "onecycle", "numerics": "native", "precision": "auto",
+    "schedule": "onecycle", "numerics": "native", "precision": "auto", "threads": os.cpu_count(),
 }  # fmt: skip
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", default="0,1,2,3,4")
-    parser.add_argument("--precisions", default="bf16,fp32")
-    parser.add_argument("--test", action="store_true", help="also report test accuracy")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--source", type=Path)
-    args = parser.parse_args()
-    threads = os.cpu_count() or 1
-    numerics.configure("native", threads)
-
-    from ruamel.yaml import YAML
-
-    from mnist_pipeline import evaluate, inference
-    from mnist_pipeline.datasets import MNIST
-    from mnist_pipeline.model import to_input
-    from mnist_pipeline.params import load_params
-    from mnist_pipeline.progress import EpochProgress
-    from mnist_pipeline.train import train
-
-    folder = find_source(args.source)
-    images, labels = read_split(folder, "train")
-    test_images, test_labels = read_split(folder, "test")
-    train_set, val_set = (images[:59000], labels[:59000]), (images[59000:], labels[59000:])
-    changes = {}
-    for pair in args.set:  # values as YAML reads them, as `dvc exp run -S` does
-        key, value = pair.split("=", 1)
-        changes[key] = YAML(typ="safe").load(value)
-    train_changes = {**FAST, **changes, "threads": threads}
-    base = load_params(ROOT / "params.yaml", {f"train.{k}": v for k, v in train_changes.items()})
-    base = base.train
+    args = options(__doc__, seeds="0,1,2,3,4", precisions="bf16,fp32", test=False, set=[])
+    changes = {f"train.{key}": value for key, value in FAST.items()} | train_changes(args.set)
+    base = load_params(ROOT / "params.yaml", changes).train
+    numerics.configure(base.numerics, base.threads)
+    images, labels = read_split("train")
+    test_images, test_labels = read_split("test")
     print(f"{base}\n{'precision':>9} {'seed':>4} {'val':>7} {'test':>7} {'train s':>8}")
     results: dict[str, list[tuple[float, float]]] = {}
     for precision in args.precisions.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
             params = base.model_copy(update={"seed": seed, "precision": precision})
-            history = []
+            history: list = []
             quiet = EpochProgress(2**31, 2**31, lambda line: None, None)
             start = time.monotonic()
-            settings = numerics.run_settings(params)
             model = train(
-                *train_set, *val_set, MNIST.num_classes, params, settings, quiet,
-                on_epoch=history.append,
+                images[:59000], labels[:59000], images[59000:], labels[59000:], 10, params,
+                numerics.run_settings(params), quiet, on_epoch=history.append,
             )  # fmt: skip
-            seconds = time.monotonic() - start
-            test = float("nan")
+            seconds, test = time.monotonic() - start, float("nan")
             if args.test:
                 logits = inference.predict_logits(model, to_input(test_images))
                 test = evaluate.split_metrics(logits, test_labels)["accuracy"]
@@ -87,7 +62,8 @@ def main() -> None:
                 f"{model.precision:>9} {seed:>4} {val:7.4f} {test:7.4f} {seconds:8.1f}", flush=True
             )
     for precision, runs in results.items():
-        for name, column in (("val", [v for v, _ in runs]), ("test", [t for _, t in runs])):
+        for i, name in enumerate(("val", "test")):
+            column = [run[i] for run in runs]
             print(
                 f"{precision} {name}: mean {statistics.mean(column):.4f}, "
                 f"lowest {min(column):.4f}, highest {max(column):.4f}"

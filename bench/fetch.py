@@ -2,22 +2,22 @@
 project) against reading each whole and gunzipping it in one call (the unbounded way fetch
 worked before), in the same process, alternating rounds. Both must give the canonical md5s.
 
-    python bench/fetch.py [--source DIR] [--rounds 5]
+    MNIST_SOURCE=DIR python bench/fetch.py [--rounds 5]
 
-DIR holds the four gzipped IDX files (default: $MNIST_SOURCE).
+DIR holds the four gzipped IDX files.
 """
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import hashlib
 import os
 import statistics
 import sys
-import time
+from functools import partial
 from pathlib import Path
 
+from common import alternate, options
 from mnist_pipeline import datasets, fetch
 
 
@@ -36,25 +36,16 @@ def bounded(folder: Path) -> dict[str, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", type=Path, default=os.environ.get("MNIST_SOURCE"))
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
-    if args.source is None:
-        sys.exit(
-            "error: MNIST_SOURCE is unset: set it to a folder holding the four MNIST .gz files "
-            "(or pass --source DIR)"
-        )
-    if not (args.source / f"{datasets.TRAIN_IMAGES}.gz").exists():
-        sys.exit(f"error: {args.source}: no MNIST .gz files; pass --source DIR")
-    runners = {"unbounded, whole files": unbounded, "project, streamed": bounded}
-    seconds = {name: [] for name in runners}
-    for _ in range(args.rounds):
-        for name, run in runners.items():
-            start = time.perf_counter()
-            md5 = run(args.source)
-            seconds[name].append(time.perf_counter() - start)
-            assert md5 == datasets.MNIST.md5, f"{name}: wrong md5s {md5}"
+    args = options(__doc__, rounds=5)
+    folder = Path(os.environ.get("MNIST_SOURCE", ""))
+    if not (folder / f"{datasets.TRAIN_IMAGES}.gz").is_file():
+        sys.exit("error: set MNIST_SOURCE to a folder holding the four MNIST .gz files")
+    runs = {"unbounded, whole files": unbounded, "project, streamed": bounded}
+    seconds, md5s = alternate(
+        {name: partial(run, folder) for name, run in runs.items()}, args.rounds
+    )
+    if any(md5 != datasets.MNIST.md5 for results in md5s.values() for md5 in results):
+        sys.exit(f"error: wrong md5s: {md5s}")
     medians = {name: statistics.median(s) for name, s in seconds.items()}
     for name, median in medians.items():
         print(f"{name:>22}: median {median:6.3f} s of {args.rounds}")

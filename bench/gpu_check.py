@@ -2,13 +2,13 @@
 several seeds in one process, then PyTorch's own MNIST example on the same GPU. It needs the
 project's Python packages and the four MNIST files only: no DVC, no network.
 
-    python bench/gpu_check.py --source DIR [--seeds 0-4] [--device cuda|cpu]
+    MNIST_SOURCE=DIR python bench/gpu_check.py [--seeds 0-4] [--device cuda|cpu]
         [--n-train 59000] [--n-test 10000] [--skip-example]
 
-DIR holds the four MNIST IDX files, gzipped or not; the data are the prepare stage's subsets,
-kept in memory. Prints the torch, CUDA and cuDNN versions and the GPU, the seconds to import
-torch and the pipeline and to read the data, then a row a run, for each seed and then for the
-first seed once more:
+The four MNIST IDX files, gzipped or not, are read from data/raw, else $MNIST_SOURCE; the data
+are the prepare stage's subsets, kept in memory. Prints the torch, CUDA and cuDNN versions and
+the GPU, the seconds to import torch and the pipeline and to read the data, then a row a run,
+for each seed and then for the first seed once more:
 
   precision  train.precision as resolved (auto: bf16 where the device runs it natively)
   val, test  accuracy on the validation images and on the test subset
@@ -29,7 +29,6 @@ in its own process, timed from its start to its first test accuracy >= 99.0 % (o
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -37,9 +36,9 @@ import time
 from pathlib import Path
 
 from fast_seeds import FAST
-from time_to_99 import MAX_EPOCHS, time_example
+from time_to_99 import time_example
 
-from mnist_files import find_source, read_split
+from common import options, read_split
 from mnist_pipeline import script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,15 +58,9 @@ def seed_range(text: str) -> list[int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", type=Path)
-    parser.add_argument("--seeds", type=seed_range, default="0-4")
-    parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
-    parser.add_argument("--n-train", type=int, default=59000)
-    parser.add_argument("--n-test", type=int, default=10000)
-    parser.add_argument("--skip-example", action="store_true")
-    args = parser.parse_args()
-    folder = find_source(args.source)
+    args = options(__doc__, seeds="0-4", device="cuda", n_train=59000, n_test=10000,
+                   skip_example=False)  # fmt: skip
+    seeds = seed_range(args.seeds)
     import torch
 
     cuda = args.device == "cuda"
@@ -93,10 +86,11 @@ def main() -> None:
     settings = numerics.run_settings(params.train)  # as the train stage: configured first
     numerics.configure(settings.numerics, settings.threads)
     p, class_names = params.prepare, list(params.data.class_names)
-    images, labels = read_split(folder, "train")
-    train_rows, val_rows = prepare.hold_out(labels, p.n_train, p.n_val, p.selection, p.seed)
-    test_images, test_labels = read_split(folder, "test")
-    test_rows = prepare.select(test_labels, p.n_test, p.selection, p.seed, "prepare.n_test")
+    images, labels = read_split("train")
+    k = len(class_names)
+    train_rows, val_rows = prepare.hold_out(labels, p.n_train, p.n_val, p.selection, p.seed, k)
+    test_images, test_labels = read_split("test")
+    test_rows = prepare.select(test_labels, p.n_test, p.selection, p.seed, k, "prepare.n_test")
     train_set = images[train_rows], labels[train_rows]
     val_set = images[val_rows], labels[val_rows]
     test_set = test_images[test_rows], test_labels[test_rows]
@@ -107,7 +101,7 @@ def main() -> None:
     print("seed precision     val    test  set-up training evaluate process GPU MiB  "
           "(seconds; evaluate on the CPU)")  # fmt: skip
     tests, saved = [], []
-    for run, seed in enumerate([*args.seeds, args.seeds[0]]):
+    for run, seed in enumerate([*seeds, seeds[0]]):
         train_params = params.train.model_copy(update={"seed": seed})
         recipe_params = train_params.model_dump()
         history: list = []
@@ -130,27 +124,24 @@ def main() -> None:
         print(f"{seed:>4} {net.precision:>9} {history[-1].val_accuracy:7.4f} {test:7.4f} "
               f"{progress.start - called:7.1f} {trained - progress.start:8.1f} "
               f"{evaluated - trained:8.1f} {since_start():7.1f} {memory}", flush=True)  # fmt: skip
-        if run < len(args.seeds):
+        if run < len(seeds):
             tests.append(test)
-        if seed == args.seeds[0]:
+        if seed == seeds[0]:
             saved.append((net, checkpoint.checkpoint_bytes(net, recipe_params, class_names)))
 
     (first, first_bytes), (again, again_bytes) = saved
     if first_bytes == again_bytes:
-        print(f"seed {args.seeds[0]} twice: checkpoint bytes identical")
+        print(f"seed {seeds[0]} twice: checkpoint bytes identical")
     else:
         weights = first.state_dict()
         differ = sum(not torch.equal(t, again.state_dict()[k]) for k, t in weights.items())
-        print(f"seed {args.seeds[0]} twice: checkpoint bytes differ, in {differ} of "
+        print(f"seed {seeds[0]} twice: checkpoint bytes differ, in {differ} of "
               f"{len(weights)} weight tensors")  # fmt: skip
     print(f"test accuracy over {len(tests)} seeds: mean {statistics.mean(tests):.4f}, "
           f"lowest {min(tests):.4f}, highest {max(tests):.4f}", flush=True)  # fmt: skip
 
     if not args.skip_example:
-        seconds, reached = time_example(folder, args.device)
-        result = f"epoch {reached}" if reached else f"never, {MAX_EPOCHS} epochs' time"
-        print(f"PyTorch's example on {args.device}: {seconds:.1f} s from its start to its first "
-              f"test accuracy >= 99.0 % ({result})")  # fmt: skip
+        time_example(args.device)
 
 
 if __name__ == "__main__":
