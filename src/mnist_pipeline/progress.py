@@ -29,7 +29,7 @@ def terminal() -> TextIO | None:
 
 class EpochProgress:
     """Lines go to `log`; with `bar_stream`, a tqdm bar shows the epoch being trained, its
-    running loss and the previous epoch's validation accuracy."""
+    running loss and the latest validation accuracy."""
 
     def __init__(
         self, epochs: float, log_every: int, log: Callable[[str], None], bar_stream: TextIO | None
@@ -65,11 +65,13 @@ class EpochProgress:
             self.bar.set_postfix_str(f"loss {self.loss_total / self.images:.4f}{val}", False)
             self.bar.update()
 
-    def epoch_done(self, metrics: EpochMetrics) -> None:
-        """The epoch trained and validated: the bar closes, and its line shows if it is logged."""
+    def epoch_trained(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+    def epoch_validated(self, metrics: EpochMetrics) -> None:
+        """An epoch's complete metrics: its line shows if it is logged, above a running bar."""
         self.val_accuracy = metrics.val_accuracy
         if self.logged(metrics.epoch):
             elapsed = time.monotonic() - (self.start or time.monotonic())

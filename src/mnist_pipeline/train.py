@@ -19,9 +19,9 @@ from torch.nn import functional as F
 
 from . import distributed
 from .errors import PipelineError
-from .evaluate import loss_and_accuracy
+from .evaluate import BackgroundValidation
 from .history import EpochMetrics
-from .inference import autocast, predict_logits
+from .inference import autocast
 from .model import MnistCnn, augment, to_tensors
 from .numerics import RunSettings
 from .params import TrainParams
@@ -72,8 +72,9 @@ def train(
     """Train a fresh network of num_classes outputs on images [n, 28, 28] uint8 and labels [n]
     (0 to num_classes - 1) in mini-batches shuffled by a seeded generator, validating on the
     held-out val_images / val_labels after every epoch (the last one partial where
-    train.epochs is fractional), each epoch's metrics handed to `progress` and `on_epoch` as
-    it ends. Returns the network on the CPU in eval mode, in the precision it was trained in.
+    train.epochs is fractional; evaluate.BackgroundValidation, while the next epoch trains),
+    each epoch's metrics handed to `progress` and `on_epoch` as soon as it is validated.
+    Returns the network on the CPU in eval mode, in the precision it was trained in.
 
     As one of several ranks (settings.ranks, inside distributed.process_group) it trains its
     share of every batch under DistributedDataParallel, so that the recipe (global batch,
@@ -99,57 +100,59 @@ def train(
             "is less than one batch"
         )
     distributed.check_shares(n, bs, world)
-    network, own_generator = distributed.data_parallel(model, settings, params.seed, generator)
+    network, own = distributed.data_parallel(model, settings, params.seed, generator)
     optimizer = make_optimizer(model, params)
     scheduler = make_scheduler(optimizer, params, steps)
     augmenting = params.augment_shift > 0 or params.augment_rotate > 0
-    start = time.monotonic()
-    for epoch in range(1, math.ceil(steps / steps_per_epoch) + 1):
-        epoch_steps = min(steps_per_epoch, steps - (epoch - 1) * steps_per_epoch)
-        network.train()
-        progress.begin_epoch(epoch, epoch_steps)
-        # The whole permutation even for a partial epoch: the random stream is that of whole ones.
-        order = torch.randperm(n, generator=generator).to(device)
-        seen = min(n, epoch_steps * bs)
-        loss_sum, loss_total = 0.0, 0.0
-        correct = torch.zeros((), dtype=torch.int64, device=device)  # summed on the device
-        for first in range(0, seen, bs):
-            batch = order[first : first + bs]
-            shard = batch.tensor_split(world)[rank]  # this rank's part: the whole on one
-            inputs = x[shard]
-            if augmenting:
-                inputs = augment(inputs, params.augment_shift, params.augment_rotate, own_generator)
-            optimizer.zero_grad()
-            with autocast(model.precision, device):  # fp32: no autocast at all
-                logits = network(inputs)  # [bs / world, num_classes]
-                loss = F.cross_entropy(logits, y[shard])  # autocast computes it in fp32
-            # DDP averages the ranks' gradients; weighting each by its share of the batch
-            # makes that the whole batch's mean gradient (a factor of exactly 1.0 on one rank).
-            (loss * (len(shard) * world / len(batch))).backward()
-            optimizer.step()
-            scheduler.step()
-            batch_loss = loss.item() * (len(shard) / len(batch))  # this rank's part of the mean
-            loss_sum += batch_loss
-            loss_total += batch_loss * len(batch)
-            correct += (logits.argmax(dim=1) == y[shard]).sum()
-            progress.batch_done(batch_loss * world, len(batch))
-        # The whole batches' figures, on every rank, so that all stop together on a divergence.
-        loss_sum, loss_total, right = distributed.summed([loss_sum, loss_total, int(correct)])
-        if not math.isfinite(loss_sum):
-            raise PipelineError(
-                f"train: diverged at epoch {epoch}: loss {loss_sum} "
-                f"(try a smaller train.lr than {params.lr})"
-            )
-        if rank != 0:  # one writer; the others wait for it in the next epoch's first all-reduce
-            continue
-        # Eval mode, no gradients and no random numbers: validating leaves training's bits alone.
-        # Batches of 100: faster than larger ones on CPU in channels_last.
-        val_loss, val_accuracy = loss_and_accuracy(predict_logits(model, val_x, 100), val_y)
-        metrics = EpochMetrics(
-            epoch, loss_sum, loss_total / seen, right / seen, val_loss, val_accuracy
-        )
-        progress.epoch_done(metrics)
+
+    def publish(metrics: EpochMetrics) -> None:  # an epoch's line and DVCLive step
+        progress.epoch_validated(metrics)
         on_epoch(metrics)
+
+    start = time.monotonic()
+    with BackgroundValidation(val_x, val_y, publish) as validation:
+        for epoch in range(1, math.ceil(steps / steps_per_epoch) + 1):
+            epoch_steps = min(steps_per_epoch, steps - (epoch - 1) * steps_per_epoch)
+            network.train()
+            progress.begin_epoch(epoch, epoch_steps)
+            # The whole permutation even for a partial epoch: its random stream is a whole one's.
+            order = torch.randperm(n, generator=generator).to(device)
+            seen = min(n, epoch_steps * bs)
+            loss_sum, loss_total = 0.0, 0.0
+            correct = torch.zeros((), dtype=torch.int64, device=device)  # summed on the device
+            for first in range(0, seen, bs):
+                batch = order[first : first + bs]
+                shard = batch.tensor_split(world)[rank]  # this rank's part: the whole on one
+                inputs = x[shard]
+                if augmenting:
+                    inputs = augment(inputs, params.augment_shift, params.augment_rotate, own)
+                optimizer.zero_grad()
+                with autocast(model.precision, device):  # fp32: no autocast at all
+                    logits = network(inputs)  # [bs / world, num_classes]
+                    loss = F.cross_entropy(logits, y[shard])  # autocast computes it in fp32
+                # DDP averages the ranks' gradients; weighting each by its share of the batch
+                # makes that the whole batch's mean gradient (a factor of exactly 1 on one rank).
+                (loss * (len(shard) * world / len(batch))).backward()
+                optimizer.step()
+                scheduler.step()
+                batch_loss = loss.item() * (len(shard) / len(batch))  # this rank's part
+                loss_sum += batch_loss
+                loss_total += batch_loss * len(batch)
+                correct += (logits.argmax(dim=1) == y[shard]).sum()
+                progress.batch_done(batch_loss * world, len(batch))
+                validation.poll()  # the previous epoch's line, as soon as it is validated
+            progress.epoch_trained()
+            # The whole batches' figures on every rank, so that all stop together on a divergence.
+            loss_sum, loss_total, right = distributed.summed([loss_sum, loss_total, int(correct)])
+            if not math.isfinite(loss_sum):
+                raise PipelineError(
+                    f"train: diverged at epoch {epoch}: loss {loss_sum} "
+                    f"(try a smaller train.lr than {params.lr})"
+                )
+            if rank == 0:  # one writer
+                trained = EpochMetrics(epoch, loss_sum, loss_total / seen, right / seen, 0, 0)
+                validation.submit(model, trained)
+        validation.poll(wait=True)
     seconds, ranks = time.monotonic() - start, f" in {world} processes" if world > 1 else ""
     progress.log(f"train: {params.epochs:g} epochs in {seconds:.1f} s on {device}{ranks}")
     return model.to("cpu", memory_format=torch.contiguous_format).eval()
