@@ -153,11 +153,9 @@ full-scale: $(VENV)/.run-installed offline-page ## experiment: 59,000 training i
 # measures it against PyTorch's own MNIST example). Native numerics, every core, and bf16
 # where the CPU runs it natively (train.precision: auto): its bytes reproduce on the same CPU
 # type only. No offline-page: it is about time, and the page is made by the other targets.
-# FAST_N_TRAIN: for bench/time_to_99.py --scaling, which runs it on less data.
-FAST_N_TRAIN ?= 59000
 fast: $(VENV)/.run-installed ## experiment: 99 % test accuracy, soonest (native numerics, bf16 where the CPU has it)
 	git checkout HEAD -- params.yaml
-	dvc exp run -n fast -S prepare.n_train=$(FAST_N_TRAIN) -S prepare.n_test=10000 \
+	dvc exp run -n fast -S prepare.n_train=59000 -S prepare.n_test=10000 \
 	  -S train.epochs=1.5 -S train.batch_size=256 -S train.lr=0.005 -S train.optimizer=adamw \
 	  -S train.weight_decay=0.01 -S train.schedule=onecycle -S train.threads=$$(nproc) \
 	  -S train.numerics=native -S train.precision=auto

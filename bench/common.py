@@ -9,11 +9,15 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from mnist_pipeline import datasets, idx
+
+if TYPE_CHECKING:  # not imported at run time: PyTorch's example in time_to_99.py does not pay it
+    from mnist_pipeline.params import Params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,6 +72,23 @@ def read_split(split: str) -> tuple[np.ndarray, np.ndarray]:
     }[split]
     paths = [folder / n if (folder / n).exists() else folder / f"{n}.gz" for n in names]
     return idx.read_split(*paths, datasets.MNIST.num_classes)
+
+
+def prepared(params: Params) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The prepare stage's training, validation and test subsets for `params`, as
+    (images [n, 28, 28] uint8, labels [n]) pairs, kept in memory."""
+    from mnist_pipeline import prepare
+
+    p, k = params.prepare, len(params.data.class_names)
+    images, labels = read_split("train")
+    train_rows, val_rows = prepare.hold_out(labels, p.n_train, p.n_val, p.selection, p.seed, k)
+    test_images, test_labels = read_split("test")
+    test_rows = prepare.select(test_labels, p.n_test, p.selection, p.seed, k, "prepare.n_test")
+    return [
+        (images[train_rows], labels[train_rows]),
+        (images[val_rows], labels[val_rows]),
+        (test_images[test_rows], test_labels[test_rows]),
+    ]
 
 
 def machine() -> str:

@@ -90,38 +90,25 @@ def main() -> None:
 
     kinds = {"train step": True, "inference": False}
     runs = {f"{k} {p}": partial(rate, kinds[k], p) for k in kinds for p in ("fp32", "bf16")}
-    runs |= {
-        "before (fp32)": before,
-        "now, fp32": partial(now, "fp32"),
-        "now, bf16": partial(now, "bf16"),
-    }
+    runs |= {"before (fp32)": before} | {f"now, {p}": partial(now, p) for p in ("fp32", "bf16")}
     seconds, results = alternate(runs, args.rounds)
     print(f"{machine()}, bf16 flags: {', '.join(sorted(numerics.cpu_flags())) or 'none'}")
     print(f"native numerics, {threads} thread(s), batch {BATCH}, {args.rounds} rounds")
     for kind in kinds:
         fp32, bf16 = (statistics.median(results[f"{kind} {p}"]) for p in ("fp32", "bf16"))
-        print(
-            f"{kind:>10}: fp32 {fp32:7.0f} images/s, bf16 autocast {bf16:7.0f} images/s, "
-            f"bf16/fp32 {bf16 / fp32:.2f}x"
-        )
+        print(f"{kind:>10}: fp32 {fp32:7.0f} images/s, bf16 autocast {bf16:7.0f} images/s, "
+              f"bf16/fp32 {bf16 / fp32:.2f}x")  # fmt: skip
     n = sum(len(part) for part in parts)
     print(f"evaluate's forward pass over {n} images:")
-    medians = {
-        name: statistics.median(seconds[name])
-        for name in ("before (fp32)", "now, fp32", "now, bf16")
-    }
+    medians = {name: statistics.median(seconds[name]) for name in list(runs)[4:]}
     for name, median in medians.items():
         print(f"{name:>14}: median {median:6.2f} s of {args.rounds} ({n / median:,.0f} images/s)")
     before_classes = results["before (fp32)"][-1].argmax(1)
-    same = {
-        name: (results[name][-1].argmax(1) == before_classes).float().mean() for name in medians
-    }
+    same = {k: (results[k][-1].argmax(1) == before_classes).float().mean() for k in medians}
     for name in ("now, fp32", "now, bf16"):
         print(f"{name} is {medians['before (fp32)'] / medians[name]:.2f}x faster than before")
-    print(
-        f"same predicted class as before: fp32 {same['now, fp32']:.4%}, "
-        f"bf16 {same['now, bf16']:.4%} of {n} images"
-    )
+    print(f"same predicted class as before: fp32 {same['now, fp32']:.4%}, "
+          f"bf16 {same['now, bf16']:.4%} of {n} images")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -4,15 +4,11 @@ Starts the server as its own process on 127.0.0.1 (a free port), sends a fixed n
 predictions from concurrent clients, each on its own kept-alive connection as a browser tab
 (bounded: every request has a timeout, and the server is stopped at the end whatever
 happens), and prints errors, throughput, server CPU per prediction, latency percentiles and
-the server's resident memory before and after. The baselines, in the same run: classifying
-the same image with the command line, a process per image, as one would without the server;
-and, with --old-src, the same load on an earlier version's server, run from that version's
-source (a worktree of its commit), the two taking turns round by round so that both see the
-same machine; then p95 latency and throughput of both, and their ratios.
+the server's resident memory before and after. The baseline, in the same run: classifying
+the same image with the command line, a process per image, as one would without the server,
+and the ratio of its time to the server's median latency.
 
-    git worktree add /tmp/serve-old 90eab96     # the hand-written http.server version
-    python bench/serve.py [--model models/model.pt] [--requests 500] [--clients 16]
-                          [--old-src /tmp/serve-old/src] [--rounds 1]
+    python bench/serve.py [--model models/model.pt] [--requests 500] [--clients 16] [--rounds 1]
 """
 
 from __future__ import annotations
@@ -61,14 +57,12 @@ def usage(pid: int) -> tuple[float, float]:
     return int(rss.split()[1]) / 1024, cpu
 
 
-def load(src: Path | None, model: Path, body: bytes, requests: int, clients: int) -> dict:
-    """Start a server (this checkout's, or the one in `src`), send `requests` predictions from
-    `clients` threads, stop it. Returns the results [(status, seconds)], their wall seconds,
-    the server's memory (MiB) before and after, and its CPU seconds."""
-    path = os.pathsep.join(filter(None, [str(src or ""), os.environ.get("PYTHONPATH")]))
-    env = os.environ | {"PYTHONPATH": path}  # the other version's package first
+def load(model: Path, body: bytes, requests: int, clients: int) -> dict:
+    """Start the server, send `requests` predictions from `clients` threads, stop it. Returns
+    the results [(status, seconds)], their wall seconds, the server's memory (MiB) before and
+    after, and its CPU seconds."""
     command = [sys.executable, "-m", "mnist_pipeline", "serve", "--port", "0", "--model", model]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         port = int(server.stdout.readline().split(":")[2].split("/")[0])
 
@@ -92,58 +86,30 @@ def load(src: Path | None, model: Path, body: bytes, requests: int, clients: int
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.kill()
-    return {
-        "results": results,
-        "wall": wall,
-        "before": before,
-        "after": after,
-        "cpu": cpu_after - cpu,
-    }
+    return {"results": results, "wall": wall, "before": before, "after": after,
+            "cpu": cpu_after - cpu}  # fmt: skip
 
 
-def report(name: str, runs: list[dict], clients: int) -> dict:
-    """Prints the rounds pooled; returns p50 and p95 latency (s) and throughput (per s)."""
+def main() -> None:
+    args = options(__doc__, model=ROOT / "models/model.pt", requests=500, clients=16, rounds=1)
+    if not args.model.is_file():
+        sys.exit(f"error: {args.model}: no model; run `make repro` first or pass --model")
+    buffer = io.BytesIO()  # the design's digit, black on white at 140x140, as a user's PNG
+    Image.fromarray(255 - fake_image()).resize((140, 140)).save(buffer, format="PNG")
+    runs = [load(args.model, buffer.getvalue(), args.requests, args.clients)
+            for _ in range(args.rounds)]  # fmt: skip
+    # The rounds pooled.
     latencies = sorted(s for run in runs for _, s in run["results"])
     errors = sum(status != 200 for run in runs for status, _ in run["results"])
     n = len(latencies)
     ms = [1000 * latencies[max(0, round(q * n) - 1)] for q in (0.5, 0.95, 1)]  # nearest rank
-    throughput = n / sum(run["wall"] for run in runs)
     cpu_ms = sum(run["cpu"] for run in runs) / n * 1000
-    print(
-        f"{name}: {n} predictions from {clients} clients ({len(runs)} rounds), {errors} errors, "
-        f"{throughput:.0f} predictions/s, {cpu_ms:.1f} ms of server CPU each"
-    )
+    print(f"server: {n} predictions from {args.clients} clients ({len(runs)} rounds), {errors} "
+          f"errors, {n / sum(run['wall'] for run in runs):.0f} predictions/s, {cpu_ms:.1f} ms "
+          "of server CPU each")  # fmt: skip
     print(f"  latency: p50 {ms[0]:.1f} ms, p95 {ms[1]:.1f} ms, max {ms[2]:.1f} ms")
     after = max(run["after"] for run in runs)
     print(f"  server resident memory: {runs[0]['before']:.0f} MiB before, {after:.0f} MiB after")
-    return {"p50": ms[0], "p95": ms[1], "throughput": throughput}
-
-
-def main() -> None:
-    args = options(
-        __doc__, model=ROOT / "models/model.pt", requests=500, clients=16, old_src=None, rounds=1
-    )
-    if not args.model.is_file():
-        sys.exit(f"error: {args.model}: no model; run `make repro` first or pass --model")
-    if args.old_src and not (args.old_src / "mnist_pipeline").is_dir():
-        sys.exit(f"error: {args.old_src}: no mnist_pipeline package in it")
-    buffer = io.BytesIO()  # the design's digit, black on white at 140x140, as a user's PNG
-    Image.fromarray(255 - fake_image()).resize((140, 140)).save(buffer, format="PNG")
-    run = partial(
-        load, model=args.model, body=buffer.getvalue(), requests=args.requests, clients=args.clients
-    )
-    servers = {"old server": args.old_src} if args.old_src else {}
-    servers["this server"] = None
-    _, runs = alternate({name: partial(run, src) for name, src in servers.items()}, args.rounds)
-    summaries = {
-        name: report(name, server_runs, args.clients) for name, server_runs in runs.items()
-    }
-    if args.old_src:
-        old, new = summaries["old server"], summaries["this server"]
-        print(
-            f"this server against the old: p95 latency {new['p95'] / old['p95']:.2f}x, "
-            f"throughput {new['throughput'] / old['throughput']:.2f}x"
-        )
     with tempfile.TemporaryDirectory() as folder:  # the baseline: a process per image
         image = Path(folder) / "digit.png"
         image.write_bytes(buffer.getvalue())
@@ -152,8 +118,7 @@ def main() -> None:
         seconds, _ = alternate({"predict": predict}, 3)
     predict_ms = statistics.median(seconds["predict"]) * 1000
     print(f"`mnist-pipeline predict` on one image: median {predict_ms:.0f} ms of 3")
-    ratio = predict_ms / summaries["this server"]["p50"]
-    print(f"a prediction through this server (p50) is {ratio:.0f}x faster")
+    print(f"a prediction through the server (p50) is {predict_ms / ms[0]:.0f}x faster")
 
 
 if __name__ == "__main__":

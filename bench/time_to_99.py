@@ -18,11 +18,10 @@ recipe's time goes (from the time each line of its output arrived): each stage's
 (Python and its imports, timed apart as `python stages/<stage>.py --help`), its own work,
 and DVC's own (starting, hashing, caching, committing the experiment).
 
-    python bench/time_to_99.py [--scaling] [--skip-example]
+    python bench/time_to_99.py [--skip-example]
 
-The IDX files, gzipped or not, are read from data/raw, else $MNIST_SOURCE. --scaling also
-runs the fast recipe at n_train 1,000, 10,000 and 59,000 and prints each stage's time;
---skip-example leaves out (1), for a quicker look at (2).
+The IDX files, gzipped or not, are read from data/raw, else $MNIST_SOURCE. --skip-example
+leaves out (1), for a quicker look at (2).
 """
 
 from __future__ import annotations
@@ -46,11 +45,8 @@ TARGET, MAX_EPOCHS = 0.99, 14
 STAGES = ("prepare", "train", "evaluate", "plot")
 # The portable caps (mnist_pipeline.numerics) must not reach either side from the user's shell:
 # the example runs as torch runs by default, and the fast recipe sets its own numerics.
-ENV = {
-    k: v
-    for k, v in os.environ.items()
-    if k not in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR")
-}
+CAPS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR")
+ENV = {k: v for k, v in os.environ.items() if k not in CAPS}
 ENV["PATH"] = f"{ROOT / '.venv/bin'}{os.pathsep}{ENV.get('PATH', '')}"
 DVC_LINES = ("Updating lock file", "Ran experiment", "Use `dvc", "Stage '")
 
@@ -124,7 +120,7 @@ def timed_lines(command: list[str], **popen) -> tuple[float, list[tuple[float, s
     return time.monotonic() - start, lines
 
 
-def run_fast(n_train: int = 59000) -> tuple[float, list[tuple[float, str]]]:
+def run_fast() -> tuple[float, list[tuple[float, str]]]:
     """`make fast` in a fresh clone of HEAD, the venv linked in and data/raw fetched (untimed):
     its wall time and its output lines with their arrival times."""
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
@@ -136,7 +132,7 @@ def run_fast(n_train: int = 59000) -> tuple[float, list[tuple[float, str]]]:
         subprocess.run(fetch, cwd=clone, env=env, stdout=subprocess.DEVNULL, check=True)
         # -o: the linked venv is up to date, though its stamp is older than the clone's files.
         make = ["make", "--no-print-directory", "-o", ".venv/.run-installed", "fast"]
-        return timed_lines([*make, f"FAST_N_TRAIN={n_train}"], cwd=clone, stderr=subprocess.STDOUT)
+        return timed_lines(make, cwd=clone, stderr=subprocess.STDOUT)
 
 
 def stage_times(lines: list[tuple[float, str]]) -> dict[str, float]:
@@ -158,7 +154,7 @@ def stage_times(lines: list[tuple[float, str]]) -> dict[str, float]:
 
 
 def main() -> None:
-    args = options(__doc__, scaling=False, skip_example=False, run_example="")
+    args = options(__doc__, skip_example=False, run_example="")
     if args.run_example:  # "cpu" or "cuda": this process is the example
         return pytorch_example(args.run_example)
     print(f"CPU: {machine()}", flush=True)
@@ -182,14 +178,6 @@ def main() -> None:
     for _, text in lines:
         if re.match(r"(train|evaluate): .*( s |peak)", text):
             print(f"  {text.strip()}")
-    if args.scaling:
-        print("\nscaling: each stage's wall time (seconds) by n_train")
-        print(f"{'n_train':>8} {' '.join(f'{s:>8}' for s in STAGES)} {'DVC':>6} {'total':>6}")
-        for n_train in (1000, 10000, 59000):
-            total, lines = run_fast(n_train)
-            times = stage_times(lines)
-            row = " ".join(f"{times.get(s, 0.0):8.1f}" for s in STAGES)
-            print(f"{n_train:>8} {row} {total - sum(times.values()):6.1f} {total:6.1f}")
     print("load average at the end (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 

@@ -81,19 +81,13 @@ def main() -> None:
         settings = numerics.run_settings(params)
         train(images, labels, val_images, val_labels, 10, params, settings, quiet)
 
-    seconds, _ = alternate(
-        {
-            "reference DataLoader": lambda: reference_train(images, labels),
-            "project trainer": lambda: project(*val),
-            "  validating 1 image": lambda: project(val[0][:1], val[1][:1]),
-        },
-        args.rounds,
-    )
+    seconds, _ = alternate({"reference DataLoader": lambda: reference_train(images, labels),
+                            "project trainer": lambda: project(*val),
+                            "  validating 1 image": lambda: project(val[0][:1], val[1][:1])},
+                           args.rounds)  # fmt: skip
     rates = {name: n_train * EPOCHS / statistics.median(s) for name, s in seconds.items()}
-    print(
-        f"torch {torch.__version__}, {params.threads} thread(s), {args.rounds} rounds of "
-        f"{EPOCHS} epochs on {n_train} images"
-    )
+    print(f"torch {torch.__version__}, {params.threads} thread(s), {args.rounds} rounds of "
+          f"{EPOCHS} epochs on {n_train} images")  # fmt: skip
     for name, rate in rates.items():
         print(f"{name:>21}: median {rate:8.0f} images/s")
     ratio = rates["project trainer"] / rates["reference DataLoader"]
