@@ -25,9 +25,13 @@ def main() -> None:
     args = parser.parse_args()
     all_params = load_params(args.params)
     params, class_names = all_params.train, list(all_params.data.class_names)
+    machines = distributed.nodes(os.environ, params.processes)  # PET_NNODES ...: docs/scale.md
     if distributed.should_launch(os.environ, params.processes):
-        script.log(f"train: starting {params.processes} processes")
-        distributed.launch(params, [str(Path(__file__).resolve()), *sys.argv[1:]])
+        where = f" as node {machines.rank} of {machines.count}" if machines.count > 1 else ""
+        script.log(f"train: starting {params.processes // machines.count} processes{where}")
+        # Rank 0 logs the history as it trains: when the launch fails, its part goes.
+        with history.removed_on_failure(args.history):
+            distributed.launch(params, [str(Path(__file__).resolve()), *sys.argv[1:]], machines)
         return
     with distributed.errors_to_launcher(os.environ):
         settings = numerics.run_settings(params)

@@ -42,11 +42,18 @@ def live_log(folder: Path) -> Iterator:
     run leaves no partial history behind."""
     from dvclive import Live  # imports DVC: only the train stage pays for it
 
-    try:
-        # No dvc.yaml, report or experiment of its own: the pipeline declares the files, and
-        # `dvc exp run` makes the experiment. No timestamps, so re-runs are byte-identical.
+    # No dvc.yaml, report or experiment of its own: the pipeline declares the files, and
+    # `dvc exp run` makes the experiment. No timestamps, so re-runs are byte-identical.
+    with removed_on_failure(folder):
         with Live(dir=str(folder), save_dvc_exp=False, dvcyaml=False, report=None) as live:
             yield live
+
+
+@contextmanager
+def removed_on_failure(folder: Path) -> Iterator[None]:
+    """`folder` removed when the block fails in any way (Ctrl-C included): no partial history."""
+    try:
+        yield
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
