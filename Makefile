@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: help repro shipped-run test test-fast lint format venv lock clean-venv compare plots-offline \
-  offline-page reference-10k small-data full-scale fast
+  offline-page params-backup reference-10k small-data full-scale fast
 .DEFAULT_GOAL := help
 
 help: ## this list
@@ -131,19 +131,24 @@ clean-venv: ## remove .venv
 # results table). `dvc exp run -S` applies on top of the workspace's params.yaml, which after an
 # experiment holds that experiment's values, so each recipe first restores the committed
 # params.yaml (the reference recipe, portable: the same bytes on any x86-64 CPU with AVX2;
-# uncommitted edits to it are dropped), then sets only its own changes.
-reference-10k: $(VENV)/.run-installed offline-page ## experiment: the reference recipe, tested on all 10,000 images
+# uncommitted edits to it are dropped, a copy kept), then sets only its own changes.
+params-backup:
+	@git diff --quiet HEAD -- params.yaml || { mkdir -p build && cp params.yaml build/params.yaml.bak \
+	  && echo "note: params.yaml differed from the commit (an experiment's values, or your" \
+	    "edits); the recipe starts from the commit's, and a copy is in build/params.yaml.bak" >&2; }
+
+reference-10k: $(VENV)/.run-installed offline-page params-backup ## experiment: the reference recipe, tested on all 10,000 images
 	git checkout HEAD -- params.yaml
 	dvc exp run -n reference-10k -S prepare.n_test=10000
 
-small-data: $(VENV)/.run-installed offline-page ## experiment: a better recipe on the same 1,000 images
+small-data: $(VENV)/.run-installed offline-page params-backup ## experiment: a better recipe on the same 1,000 images
 	git checkout HEAD -- params.yaml
 	dvc exp run -n small-data -S prepare.n_test=10000 -S train.epochs=100 \
 	  -S train.batch_size=32 -S train.lr=0.05 -S train.momentum=0.9 -S train.nesterov=true \
 	  -S train.weight_decay=0.0005 -S train.schedule=onecycle -S train.augment_shift=2 \
 	  -S train.augment_rotate=10
 
-full-scale: $(VENV)/.run-installed offline-page ## experiment: 59,000 training images, 3 epochs
+full-scale: $(VENV)/.run-installed offline-page params-backup ## experiment: 59,000 training images, 3 epochs
 	git checkout HEAD -- params.yaml
 	dvc exp run -n full-scale -S prepare.n_train=59000 -S prepare.n_test=10000 \
 	  -S train.epochs=3 -S train.batch_size=128 -S train.lr=0.003 -S train.optimizer=adamw \
@@ -153,7 +158,7 @@ full-scale: $(VENV)/.run-installed offline-page ## experiment: 59,000 training i
 # measures it against PyTorch's own MNIST example). Native numerics, every core, and bf16
 # where the CPU runs it natively (train.precision: auto): its bytes reproduce on the same CPU
 # type only. No offline-page: it is about time, and the page is made by the other targets.
-fast: $(VENV)/.run-installed ## experiment: 99 % test accuracy, soonest (native numerics, bf16 where the CPU has it)
+fast: $(VENV)/.run-installed params-backup ## experiment: 99 % test accuracy, soonest (native numerics, bf16 where the CPU has it)
 	git checkout HEAD -- params.yaml
 	dvc exp run -n fast -S prepare.n_train=59000 -S prepare.n_test=10000 \
 	  -S train.epochs=1.5 -S train.batch_size=256 -S train.lr=0.005 -S train.optimizer=adamw \

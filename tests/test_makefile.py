@@ -21,7 +21,8 @@ def recipe_commands(target: str) -> list[str]:
     them: not as a sub-make of `make test`."""
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     shown = subprocess.run(
-        ["make", "-n", "-o", ".venv/.run-installed", "-o", "offline-page", target],
+        ["make", "-n", "-o", ".venv/.run-installed", "-o", "offline-page", "-o", "params-backup",
+         target],
         cwd=ROOT, env=env, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     return shown.replace("\\\n", " ").splitlines()

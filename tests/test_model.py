@@ -74,6 +74,38 @@ def test_other_architecture_and_missing_keys_are_explained(tmp_path):
         load_checkpoint(tmp_path / "c.pt")
 
 
+def _odd_weights(kind: str) -> dict:
+    state = MnistCnn().state_dict()
+    match kind:
+        case "sparse":
+            state["fc3.bias"] = state["fc3.bias"].to_sparse()
+        case "half":
+            state["fc3.bias"] = state["fc3.bias"].half()
+        case "nan":
+            state["fc3.weight"] = torch.full_like(state["fc3.weight"], float("nan"))
+        case "int key":
+            state[3] = state.pop("fc3.bias")
+    return state
+
+
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("sparse", "fc3.bias: expected dense float32 weights, got torch.sparse_coo"),
+        ("half", "fc3.bias: expected dense float32 weights, got torch.strided torch.float16"),
+        ("nan", "fc3.weight: weights that are not finite"),
+        ("int key", "state_dict: expected names, got 3"),
+    ],
+)
+def test_weights_the_network_cannot_take_as_they_are_are_refused_in_one_line(
+    tmp_path, kind, message
+):
+    saved = {"architecture": "MnistCnn", "state_dict": _odd_weights(kind), "params": {}}
+    torch.save({**saved, "class_names": NAMES}, tmp_path / "odd.pt")
+    with pytest.raises(PipelineError, match=message):
+        load_checkpoint(tmp_path / "odd.pt")
+
+
 class _Exploit:
     """Unpickling this would create a marker file: a stand-in for arbitrary code."""
 

@@ -11,6 +11,7 @@ import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .errors import PipelineError
@@ -111,10 +112,20 @@ def load_checkpoint(path: Path) -> Checkpoint:
         raise PipelineError(
             f"{path}: {len(names)} class names, but the weights have {len(outputs)} outputs"
         )
-    # Taken as they are (assign=True below), so they must already be what train writes.
+    # Taken as they are (assign=True below), so they must already be what train writes: named,
+    # dense float32 and finite (checked with numpy: torch must not compute before configure).
     for name, tensor in weights.items():
-        if isinstance(tensor, torch.Tensor) and tensor.dtype != torch.float32:
-            raise PipelineError(f"{path}: {name}: expected float32 weights, got {tensor.dtype}")
+        if not isinstance(name, str):
+            raise PipelineError(f"{path}: state_dict: expected names, got {name!r}")
+        if not isinstance(tensor, torch.Tensor):
+            continue  # load_state_dict names it below
+        if tensor.layout != torch.strided or tensor.dtype != torch.float32:
+            raise PipelineError(
+                f"{path}: {name}: expected dense float32 weights, got {tensor.layout} "
+                f"{tensor.dtype}"
+            )
+        if not np.isfinite(tensor.numpy()).all():
+            raise PipelineError(f"{path}: {name}: weights that are not finite (NaN or infinite)")
     precision = checkpoint.get("precision", "fp32")
     if precision not in PRECISIONS:
         raise PipelineError(f"{path}: precision {precision!r}, expected 'fp32' or 'bf16'")
